@@ -1,0 +1,270 @@
+package io.connmgr.discovery;
+
+import io.connmgr.discovery.internal.Backoff;
+import io.connmgr.discovery.internal.Counters;
+import io.connmgr.discovery.internal.EtcdLeases;
+import io.connmgr.discovery.internal.EtcdSubscription;
+import io.connmgr.discovery.internal.EtcdSupport;
+import io.connmgr.discovery.internal.RawKeyValue;
+import io.connmgr.discovery.internal.SessionRegistration;
+import io.connmgr.discovery.internal.SessionTable;
+import io.etcd.jetcd.Client;
+import io.etcd.jetcd.options.GetOption;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Sessions in etcd, read and watched with no lost event, and registered under leases (jetcd 0.8.7 inside; no jetcd
+ * type appears in this API).
+ *
+ * <p>Each subscription lists the prefix at revision R, then watches it from R+1 with previous values. Whatever ends
+ * the watch (an error jetcd resumes by itself, a dead watcher after {@code onCompleted}, a compaction), it resumes
+ * from the last applied revision + 1 with jittered exponential backoff, and after a compaction re-lists and emits the
+ * difference. See {@link Discovery} for the delivery guarantee.
+ *
+ * <p><b>Threading.</b> Thread-safe; no method blocks. jetcd's callbacks only hand work to the subscription's serial
+ * executor. One daemon thread per instance ({@code connmgr-etcd-discovery}) runs default event delivery, backoff
+ * timers and registrations; {@link #close()} stops it.
+ */
+public final class EtcdDiscovery implements Discovery, Registry {
+
+  private final KeyLayout layout;
+  private final Client client;
+  private final ScheduledExecutorService scheduler;
+  private final Counters counters = new Counters();
+  private final Backoff backoff;
+  private final Set<EtcdSubscription> subscriptions = new CopyOnWriteArraySet<>();
+  private volatile boolean closed;
+
+  private EtcdDiscovery(Builder b) {
+    this.layout = b.layout;
+    this.backoff = new Backoff(b.initialBackoff, b.maxBackoff);
+    AtomicInteger threads = new AtomicInteger();
+    ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
+      Thread t = new Thread(r, "connmgr-etcd-discovery-" + threads.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    s.setRemoveOnCancelPolicy(true);
+    this.scheduler = s;
+    this.client = Client.builder()
+        .endpoints(b.endpoints.toArray(URI[]::new))
+        .connectTimeout(b.connectTimeout)
+        .waitForReady(false)
+        .build();
+  }
+
+  /** A builder; {@link Builder#endpoints} is required. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  @Override
+  public KeyLayout layout() {
+    return layout;
+  }
+
+  @Override
+  public DiscoveryStats stats() {
+    return counters.snapshot();
+  }
+
+  @Override
+  public CompletableFuture<SessionSnapshot> snapshot(String role) {
+    if (closed) {
+      return CompletableFuture.failedFuture(closedException());
+    }
+    return client.getKVClient().get(EtcdSupport.bytes(layout.root()), GetOption.builder().isPrefix(true).build())
+        .handleAsync((resp, err) -> {
+          if (err != null) {
+            throw EtcdSupport.unavailable("listing " + layout.root(), err);
+          }
+          List<RawKeyValue> listing = EtcdSupport.listing(resp.getKvs());
+          long rev = resp.getHeader().getRevision();
+          SessionTable table = new SessionTable(layout, role, counters);
+          table.resync(listing, rev, new ArrayList<>());
+          List<Session> sessions = new ArrayList<>(table.sessions());
+          sessions.sort((a, b) -> a.key().compareTo(b.key()));
+          return new SessionSnapshot(rev, sessions);
+        }, scheduler);
+  }
+
+  @Override
+  public Subscription subscribe(String role, SessionListener listener, Executor executor) {
+    Objects.requireNonNull(listener, "listener");
+    if (closed) {
+      throw closedException();
+    }
+    EtcdSubscription s = new EtcdSubscription(client, scheduler, layout, role, listener,
+        executor != null ? executor : scheduler, counters, backoff, subscriptions::remove);
+    subscriptions.add(s);
+    s.start();
+    return s;
+  }
+
+  @Override
+  public CompletableFuture<Long> allocateServerId() {
+    if (closed) {
+      return CompletableFuture.failedFuture(closedException());
+    }
+    return EtcdLeases.allocateServerId(client, layout.counterKeyPath(), scheduler);
+  }
+
+  @Override
+  public CompletableFuture<Registration> register(Session session, Duration ttl, RegistrationListener listener) {
+    Objects.requireNonNull(session, "session");
+    Objects.requireNonNull(listener, "listener");
+    if (ttl.compareTo(Duration.ofSeconds(1)) < 0) {
+      throw new IllegalArgumentException("ttl: must be at least 1s, was " + ttl);
+    }
+    if (closed) {
+      return CompletableFuture.failedFuture(closedException());
+    }
+    return SessionRegistration.register(new EtcdLeases(client, scheduler), layout, session, ttl.toSeconds(),
+        listener, backoff);
+  }
+
+  /**
+   * Closes every subscription, the etcd client and the thread. Registrations made here are not revoked: close them
+   * first to step down cleanly, otherwise their keys go when their leases expire. Idempotent; does not block.
+   */
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    subscriptions.forEach(Subscription::close);
+    scheduler.execute(() -> {
+      client.close();
+      scheduler.shutdown();
+    });
+  }
+
+  private static DiscoveryException closedException() {
+    return new DiscoveryException(DiscoveryException.Code.CLOSED, "etcd discovery is closed");
+  }
+
+  /** Builds an {@link EtcdDiscovery}; not thread-safe. Each setter checks its argument and names it on error. */
+  public static final class Builder {
+    private final List<URI> endpoints = new ArrayList<>();
+    private KeyLayout layout = KeyLayout.MILVUS;
+    private Duration initialBackoff = Duration.ofMillis(100);
+    private Duration maxBackoff = Duration.ofSeconds(5);
+    private Duration connectTimeout = Duration.ofSeconds(3);
+
+    private Builder() {}
+
+    /**
+     * The etcd client URLs, for example {@code http://127.0.0.1:2379}; several may be given, comma-separated or as
+     * separate arguments.
+     *
+     * @throws IllegalArgumentException naming {@code endpoints} if one is not an {@code http(s)://host:port} URL
+     */
+    public Builder endpoints(String... urls) {
+      Objects.requireNonNull(urls, "endpoints");
+      for (String u : urls) {
+        for (String part : Objects.requireNonNull(u, "endpoints").split(",")) {
+          endpoints.add(parseEndpoint(part.trim()));
+        }
+      }
+      return this;
+    }
+
+    /** {@link #endpoints(String...)} from a list. */
+    public Builder endpoints(List<String> urls) {
+      return endpoints(urls.toArray(String[]::new));
+    }
+
+    /** The key layout; Milvus' by default. */
+    public Builder layout(KeyLayout value) {
+      this.layout = Objects.requireNonNull(value, "layout");
+      return this;
+    }
+
+    /**
+     * The session prefix; {@code by-dev/meta/session/} by default.
+     *
+     * @throws IllegalArgumentException naming {@code root} if it is empty or does not end with {@code /}
+     */
+    public Builder root(String value) {
+      this.layout = KeyLayout.withRoot(Objects.requireNonNull(value, "root"));
+      return this;
+    }
+
+    /**
+     * Backoff between attempts to re-establish a watch or re-list: exponential from {@code initial} (100 ms by
+     * default) up to {@code max} (5 s), each delay jittered between half and all of it.
+     */
+    public Builder retryBackoff(Duration initial, Duration max) {
+      Objects.requireNonNull(initial, "retryBackoff.initial");
+      Objects.requireNonNull(max, "retryBackoff.max");
+      if (initial.isNegative() || initial.isZero()) {
+        throw new IllegalArgumentException("retryBackoff.initial: must be positive, was " + initial);
+      }
+      if (max.compareTo(initial) < 0) {
+        throw new IllegalArgumentException("retryBackoff.max: must be at least initial " + initial + ", was " + max);
+      }
+      this.initialBackoff = initial;
+      this.maxBackoff = max;
+      return this;
+    }
+
+    /** How long a connection attempt to etcd may take; 3 s by default. */
+    public Builder connectTimeout(Duration value) {
+      Objects.requireNonNull(value, "connectTimeout");
+      if (value.isNegative() || value.isZero()) {
+        throw new IllegalArgumentException("connectTimeout: must be positive, was " + value);
+      }
+      this.connectTimeout = value;
+      return this;
+    }
+
+    /**
+     * The discovery. Connects lazily: building never waits for etcd.
+     *
+     * @throws IllegalArgumentException naming {@code endpoints} if none was given
+     */
+    public EtcdDiscovery build() {
+      if (endpoints.isEmpty()) {
+        throw new IllegalArgumentException("endpoints: at least one etcd URL is required, e.g. http://127.0.0.1:2379");
+      }
+      return new EtcdDiscovery(this);
+    }
+
+    private static URI parseEndpoint(String url) {
+      String problem = null;
+      URI uri = null;
+      try {
+        uri = new URI(url);
+        if (uri.getScheme() == null || !(uri.getScheme().equals("http") || uri.getScheme().equals("https"))) {
+          problem = "scheme must be http or https";
+        } else if (uri.getHost() == null || uri.getHost().isEmpty()) {
+          problem = "no host";
+        } else if (uri.getPort() < 1 || uri.getPort() > 65535) {
+          problem = "no port in 1..65535";
+        } else if (uri.getPath() != null && !uri.getPath().isEmpty() && !uri.getPath().equals("/")) {
+          problem = "unexpected path " + uri.getPath();
+        }
+      } catch (URISyntaxException e) {
+        problem = e.getReason();
+      }
+      if (problem != null) {
+        throw new IllegalArgumentException("endpoints: '" + url + "' is not an etcd URL like http://127.0.0.1:2379 ("
+            + problem + ")");
+      }
+      return uri;
+    }
+  }
+}

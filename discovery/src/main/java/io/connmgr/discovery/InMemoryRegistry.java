@@ -1,0 +1,541 @@
+package io.connmgr.discovery;
+
+import io.connmgr.discovery.internal.AbstractSubscription;
+import io.connmgr.discovery.internal.Backoff;
+import io.connmgr.discovery.internal.Counters;
+import io.connmgr.discovery.internal.LeaseBackend;
+import io.connmgr.discovery.internal.RawKeyValue;
+import io.connmgr.discovery.internal.SessionRegistration;
+import io.connmgr.discovery.internal.SessionTable;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArraySet;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.LongSupplier;
+
+/**
+ * An in-process session registry with etcd's semantics: keys, revisions, leases with TTLs, create-if-absent. It is
+ * both a {@link Discovery} and a {@link Registry}, the embedded default for the demo and for tests of the layers
+ * above, and passes the same conformance suite as {@link EtcdDiscovery}. Nothing leaves the process.
+ *
+ * <p><b>Threading.</b> Thread-safe. Writes take a short internal lock and never block on listeners: events are queued
+ * to each subscription's serial executor under the lock (so they keep revision order) and delivered outside it.
+ * Leases expire on the registry's scheduler thread, measured by its ticker; {@link #expireLease(long)} ends one at once.
+ */
+public final class InMemoryRegistry implements Discovery, Registry {
+
+  private record Stored(byte[] value, long modRevision, long lease) {}
+
+  private static final class Lease {
+    final long id;
+    final long ttlNanos;
+    long deadline;
+    final Set<String> keys = new HashSet<>();
+
+    Lease(long id, long ttlNanos, long deadline) {
+      this.id = id;
+      this.ttlNanos = ttlNanos;
+      this.deadline = deadline;
+    }
+  }
+
+  private final KeyLayout layout;
+  private final LongSupplier ticker;
+  private final ScheduledExecutorService scheduler;
+  private final boolean ownsScheduler;
+  private final Counters counters = new Counters();
+  private final Backoff backoff = new Backoff(Duration.ofMillis(50), Duration.ofSeconds(2));
+  private final Object lock = new Object();
+  private final TreeMap<String, Stored> data = new TreeMap<>();
+  private final Map<Long, Lease> leases = new HashMap<>();
+  private final Set<MemorySubscription> subscriptions = new CopyOnWriteArraySet<>();
+  private long revision = 1;
+  private long nextLease = 0x1000;
+  private volatile boolean closed;
+
+  private InMemoryRegistry(Builder b) {
+    this.layout = b.layout;
+    this.ticker = b.ticker;
+    if (b.scheduler != null) {
+      this.scheduler = b.scheduler;
+      this.ownsScheduler = false;
+    } else {
+      ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
+        Thread t = new Thread(r, "connmgr-inmemory-registry");
+        t.setDaemon(true);
+        return t;
+      });
+      s.setRemoveOnCancelPolicy(true);
+      this.scheduler = s;
+      this.ownsScheduler = true;
+    }
+  }
+
+  /** A registry with Milvus' key layout, the system clock and its own daemon thread. */
+  public static InMemoryRegistry create() {
+    return builder().build();
+  }
+
+  /** A builder. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  @Override
+  public KeyLayout layout() {
+    return layout;
+  }
+
+  @Override
+  public DiscoveryStats stats() {
+    return counters.snapshot();
+  }
+
+  /** The current revision: 1 when empty, +1 for every write. */
+  public long revision() {
+    synchronized (lock) {
+      return revision;
+    }
+  }
+
+  // ---------------------------------------------------------------- raw key-value API (etcd-like)
+
+  /** The value at {@code key}, if any. */
+  public Optional<byte[]> get(String key) {
+    synchronized (lock) {
+      Stored s = data.get(key);
+      return s == null ? Optional.empty() : Optional.of(s.value.clone());
+    }
+  }
+
+  /** Puts {@code value} at {@code key} with no lease; returns the new revision. */
+  public long put(String key, byte[] value) {
+    return put(key, value, 0);
+  }
+
+  /** Puts a UTF-8 string. */
+  public long put(String key, String value) {
+    return put(key, value.getBytes(StandardCharsets.UTF_8), 0);
+  }
+
+  /**
+   * Puts {@code value} at {@code key} attached to {@code leaseId} (0: none); returns the new revision.
+   *
+   * @throws DiscoveryException with {@link DiscoveryException.Code#SESSION_LOST} if the lease does not exist
+   */
+  public long put(String key, byte[] value, long leaseId) {
+    Objects.requireNonNull(key, "key");
+    Objects.requireNonNull(value, "value");
+    synchronized (lock) {
+      checkOpen();
+      if (leaseId != 0 && !leases.containsKey(leaseId)) {
+        throw new DiscoveryException(DiscoveryException.Code.SESSION_LOST, "lease " + leaseId + " not found");
+      }
+      revision++;
+      putLocked(key, value.clone(), leaseId);
+      return revision;
+    }
+  }
+
+  /** Deletes {@code key}; returns the new revision, or 0 if the key was absent. */
+  public long delete(String key) {
+    synchronized (lock) {
+      checkOpen();
+      if (!data.containsKey(key)) {
+        return 0;
+      }
+      revision++;
+      deleteLocked(key, null);
+      return revision;
+    }
+  }
+
+  /** Deletes every key starting with {@code prefix} in one revision; returns how many went. */
+  public int deletePrefix(String prefix) {
+    synchronized (lock) {
+      checkOpen();
+      List<String> keys = new ArrayList<>(data.subMap(prefix, prefix + Character.MAX_VALUE).keySet());
+      if (!keys.isEmpty()) {
+        revision++;
+        keys.forEach(k -> deleteLocked(k, null));
+      }
+      return keys.size();
+    }
+  }
+
+  /** Grants a lease that expires {@code ttl} after its last keep-alive; returns its id. */
+  public long grantLease(Duration ttl) {
+    if (ttl.isNegative() || ttl.isZero()) {
+      throw new IllegalArgumentException("ttl must be positive: " + ttl);
+    }
+    synchronized (lock) {
+      checkOpen();
+      long id = nextLease++;
+      Lease l = new Lease(id, ttl.toNanos(), ticker.getAsLong() + ttl.toNanos());
+      leases.put(id, l);
+      scheduleExpiry(l);
+      return id;
+    }
+  }
+
+  /** Renews {@code leaseId}; false if it no longer exists. */
+  public boolean keepAlive(long leaseId) {
+    synchronized (lock) {
+      Lease l = leases.get(leaseId);
+      if (l == null) {
+        return false;
+      }
+      l.deadline = ticker.getAsLong() + l.ttlNanos;
+      return true;
+    }
+  }
+
+  /** Revokes {@code leaseId}: its keys are deleted in one revision. False if it did not exist. */
+  public boolean revokeLease(long leaseId) {
+    return endLease(leaseId, SessionEvent.Cause.DEREGISTERED);
+  }
+
+  /** Ends {@code leaseId} as if its TTL ran out (for tests): its keys go with cause LEASE_EXPIRED. */
+  public boolean expireLease(long leaseId) {
+    return endLease(leaseId, SessionEvent.Cause.LEASE_EXPIRED);
+  }
+
+  /** The ids of the live leases. */
+  public Set<Long> leases() {
+    synchronized (lock) {
+      return Set.copyOf(leases.keySet());
+    }
+  }
+
+  private boolean endLease(long leaseId, SessionEvent.Cause cause) {
+    synchronized (lock) {
+      Lease l = leases.remove(leaseId);
+      if (l == null) {
+        return false;
+      }
+      if (!l.keys.isEmpty()) {
+        revision++;
+        for (String k : new ArrayList<>(l.keys)) {
+          deleteLocked(k, cause);
+        }
+      }
+      return true;
+    }
+  }
+
+  private void scheduleExpiry(Lease l) {
+    long delay = Math.max(0, l.deadline - ticker.getAsLong());
+    try {
+      scheduler.schedule(() -> checkExpiry(l.id), delay, TimeUnit.NANOSECONDS);
+    } catch (RuntimeException e) {
+      // scheduler shut down: the registry is closing
+    }
+  }
+
+  private void checkExpiry(long leaseId) {
+    synchronized (lock) {
+      Lease l = leases.get(leaseId);
+      if (l == null || closed) {
+        return;
+      }
+      if (ticker.getAsLong() - l.deadline < 0) {
+        scheduleExpiry(l);
+        return;
+      }
+    }
+    expireLease(leaseId);
+  }
+
+  private void putLocked(String key, byte[] value, long leaseId) {
+    Stored old = data.get(key);
+    if (old != null && old.lease != 0 && old.lease != leaseId) {
+      Lease ol = leases.get(old.lease);
+      if (ol != null) {
+        ol.keys.remove(key);
+      }
+    }
+    data.put(key, new Stored(value, revision, leaseId));
+    if (leaseId != 0) {
+      leases.get(leaseId).keys.add(key);
+    }
+    RawKeyValue kv = new RawKeyValue(key, value, revision, leaseId);
+    for (MemorySubscription s : subscriptions) {
+      s.enqueuePut(kv);
+    }
+  }
+
+  private void deleteLocked(String key, SessionEvent.Cause cause) {
+    Stored old = data.remove(key);
+    if (old != null && old.lease != 0) {
+      Lease l = leases.get(old.lease);
+      if (l != null) {
+        l.keys.remove(key);
+      }
+    }
+    long rev = revision;
+    for (MemorySubscription s : subscriptions) {
+      s.enqueueDelete(key, rev, cause);
+    }
+  }
+
+  private List<RawKeyValue> listLocked() {
+    List<RawKeyValue> out = new ArrayList<>(data.size());
+    data.forEach((k, v) -> out.add(new RawKeyValue(k, v.value, v.modRevision, v.lease)));
+    return out;
+  }
+
+  private void checkOpen() {
+    if (closed) {
+      throw new DiscoveryException(DiscoveryException.Code.CLOSED, "in-memory registry is closed");
+    }
+  }
+
+  // ---------------------------------------------------------------- Discovery
+
+  @Override
+  public CompletableFuture<SessionSnapshot> snapshot(String role) {
+    List<RawKeyValue> listing;
+    long rev;
+    synchronized (lock) {
+      if (closed) {
+        return CompletableFuture.failedFuture(
+            new DiscoveryException(DiscoveryException.Code.CLOSED, "in-memory registry is closed"));
+      }
+      listing = listLocked();
+      rev = revision;
+    }
+    SessionTable table = new SessionTable(layout, role, counters);
+    table.resync(listing, rev, new ArrayList<>());
+    List<Session> sessions = new ArrayList<>(table.sessions());
+    sessions.sort((a, b) -> a.key().compareTo(b.key()));
+    return CompletableFuture.completedFuture(new SessionSnapshot(rev, sessions));
+  }
+
+  @Override
+  public Subscription subscribe(String role, SessionListener listener, Executor executor) {
+    Objects.requireNonNull(listener, "listener");
+    MemorySubscription s = new MemorySubscription(role, listener, executor != null ? executor : scheduler);
+    synchronized (lock) {
+      checkOpen();
+      List<RawKeyValue> listing = listLocked();
+      long rev = revision;
+      s.enqueueInitial(listing, rev);
+      subscriptions.add(s);
+    }
+    return s;
+  }
+
+  private final class MemorySubscription extends AbstractSubscription {
+    MemorySubscription(String role, SessionListener listener, Executor executor) {
+      super(layout, role, listener, executor, InMemoryRegistry.this.counters);
+    }
+
+    void enqueueInitial(List<RawKeyValue> listing, long rev) {
+      serial.execute(() -> {
+        List<SessionEvent> out = new ArrayList<>();
+        table.resync(listing, rev, out);
+        deliver(out);
+        synced(rev);
+      });
+    }
+
+    void enqueuePut(RawKeyValue kv) {
+      serial.execute(() -> {
+        List<SessionEvent> out = new ArrayList<>(1);
+        table.put(kv, out);
+        deliver(out);
+      });
+    }
+
+    void enqueueDelete(String key, long rev, SessionEvent.Cause cause) {
+      serial.execute(() -> {
+        List<SessionEvent> out = new ArrayList<>(1);
+        table.delete(key, rev, cause, out);
+        deliver(out);
+      });
+    }
+
+    @Override
+    protected void onClose() {
+      subscriptions.remove(this);
+    }
+  }
+
+  // ---------------------------------------------------------------- Registry
+
+  @Override
+  public CompletableFuture<Long> allocateServerId() {
+    synchronized (lock) {
+      checkOpen();
+      String key = layout.counterKeyPath();
+      Stored s = data.get(key);
+      long next = 1;
+      if (s != null) {
+        try {
+          next = Long.parseLong(new String(s.value, StandardCharsets.UTF_8).trim()) + 1;
+        } catch (NumberFormatException e) {
+          return CompletableFuture.failedFuture(new DiscoveryException(DiscoveryException.Code.CONFLICT,
+              "counter key '" + key + "' does not hold a decimal"));
+        }
+      }
+      revision++;
+      putLocked(key, Long.toString(next).getBytes(StandardCharsets.UTF_8), 0);
+      return CompletableFuture.completedFuture(next);
+    }
+  }
+
+  @Override
+  public CompletableFuture<Registration> register(Session session, Duration ttl, RegistrationListener listener) {
+    Objects.requireNonNull(session, "session");
+    Objects.requireNonNull(listener, "listener");
+    if (ttl.compareTo(Duration.ofSeconds(1)) < 0) {
+      throw new IllegalArgumentException("ttl: must be at least 1s, was " + ttl);
+    }
+    return SessionRegistration.register(new MemoryLeases(), layout, session, ttl.toSeconds(), listener, backoff);
+  }
+
+  private final class MemoryLeases implements LeaseBackend {
+    @Override
+    public CompletableFuture<Long> grant(long ttlSeconds) {
+      try {
+        return CompletableFuture.completedFuture(grantLease(Duration.ofSeconds(ttlSeconds)));
+      } catch (RuntimeException e) {
+        return CompletableFuture.failedFuture(e);
+      }
+    }
+
+    @Override
+    public CompletableFuture<CreateResult> create(String sessionKey, String activeKey, byte[] value, long lease,
+        long previousLease) {
+      synchronized (lock) {
+        if (closed || !leases.containsKey(lease)) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "registry closed or lease gone"));
+        }
+        if (!freeFor(sessionKey, previousLease)) {
+          return CompletableFuture.completedFuture(CreateResult.CONFLICT);
+        }
+        boolean takeActive = activeKey != null && freeFor(activeKey, previousLease);
+        revision++;
+        putLocked(sessionKey, value.clone(), lease);
+        if (takeActive) {
+          putLocked(activeKey, value.clone(), lease);
+        }
+        return CompletableFuture.completedFuture(takeActive ? CreateResult.CREATED_ACTIVE : CreateResult.CREATED);
+      }
+    }
+
+    private boolean freeFor(String key, long previousLease) {
+      Stored s = data.get(key);
+      return s == null || (previousLease != 0 && s.lease == previousLease);
+    }
+
+    @Override
+    public CompletableFuture<Void> put(List<String> keys, byte[] value, long lease) {
+      synchronized (lock) {
+        if (closed || !leases.containsKey(lease)) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.SESSION_LOST, "lease " + lease + " not found"));
+        }
+        revision++;
+        keys.forEach(k -> putLocked(k, value.clone(), lease));
+        return CompletableFuture.completedFuture(null);
+      }
+    }
+
+    @Override
+    public CompletableFuture<Void> revoke(long lease) {
+      revokeLease(lease);
+      return CompletableFuture.completedFuture(null);
+    }
+
+    @Override
+    public AutoCloseable keepAlive(long lease, long ttlSeconds, Consumer<Throwable> onLost) {
+      long period = Math.max(1, ttlSeconds * 1000 / 3);
+      java.util.concurrent.ScheduledFuture<?>[] task = new java.util.concurrent.ScheduledFuture<?>[1];
+      task[0] = scheduler.scheduleWithFixedDelay(() -> {
+        if (!InMemoryRegistry.this.keepAlive(lease)) {
+          task[0].cancel(false);
+          onLost.accept(new DiscoveryException(DiscoveryException.Code.SESSION_LOST,
+              "lease " + Long.toHexString(lease) + " not found"));
+        }
+      }, 0, period, TimeUnit.MILLISECONDS);
+      return () -> task[0].cancel(false);
+    }
+
+    @Override
+    public ScheduledExecutorService scheduler() {
+      return scheduler;
+    }
+  }
+
+  /** Closes every subscription and, if the registry owns its scheduler, stops its thread. Idempotent. */
+  @Override
+  public void close() {
+    synchronized (lock) {
+      if (closed) {
+        return;
+      }
+      closed = true;
+    }
+    subscriptions.forEach(Subscription::close);
+    if (ownsScheduler) {
+      scheduler.shutdown();
+    }
+  }
+
+  /** Builds an {@link InMemoryRegistry}; not thread-safe. */
+  public static final class Builder {
+    private KeyLayout layout = KeyLayout.MILVUS;
+    private LongSupplier ticker = System::nanoTime;
+    private ScheduledExecutorService scheduler;
+
+    private Builder() {}
+
+    /** The key layout; Milvus' by default. */
+    public Builder layout(KeyLayout value) {
+      this.layout = Objects.requireNonNull(value, "layout");
+      return this;
+    }
+
+    /** The session prefix (Milvus' counter key name); {@code by-dev/meta/session/} by default. */
+    public Builder root(String value) {
+      this.layout = KeyLayout.withRoot(value);
+      return this;
+    }
+
+    /** Nanosecond time source for lease expiry; {@code System::nanoTime} by default. */
+    public Builder ticker(LongSupplier value) {
+      this.ticker = Objects.requireNonNull(value, "ticker");
+      return this;
+    }
+
+    /**
+     * The scheduler for lease expiry, keep-alives and default event delivery; by default the registry starts (and
+     * closes) one daemon thread of its own. A supplied scheduler is not shut down by {@link #close()}.
+     */
+    public Builder scheduler(ScheduledExecutorService value) {
+      this.scheduler = Objects.requireNonNull(value, "scheduler");
+      return this;
+    }
+
+    /** The registry. */
+    public InMemoryRegistry build() {
+      return new InMemoryRegistry(this);
+    }
+  }
+}

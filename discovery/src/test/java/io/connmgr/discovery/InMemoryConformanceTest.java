@@ -1,0 +1,35 @@
+package io.connmgr.discovery;
+
+class InMemoryConformanceTest extends DiscoveryConformanceTest {
+
+  @Override
+  protected Backend newBackend(String root) {
+    InMemoryRegistry registry = InMemoryRegistry.builder().root(root).build();
+    return new Backend() {
+      @Override
+      public Discovery discovery() {
+        return registry;
+      }
+
+      @Override
+      public void put(Session session) {
+        registry.put(root + session.role() + "-" + session.serverId(), SessionCodec.encode(session));
+      }
+
+      @Override
+      public void putRaw(String role, long id, String json) {
+        registry.put(root + role + "-" + id, json);
+      }
+
+      @Override
+      public void remove(String role, long id) {
+        registry.delete(root + role + "-" + id);
+      }
+
+      @Override
+      public void close() {
+        registry.close();
+      }
+    };
+  }
+}
