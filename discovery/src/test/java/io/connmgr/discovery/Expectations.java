@@ -44,8 +44,14 @@ final class Expectations {
 
   static void awaitConverged(RecordingListener l, Client client, String root) throws Exception {
     Map<String, Session> expected = etcdState(client, root);
-    await().atMost(Duration.ofSeconds(30)).until(() -> l.view().equals(expected));
+    await().atMost(Duration.ofSeconds(30)).until(() -> viewUnder(l, root).equals(expected));
     assertConsistentHistory(l);
+  }
+
+  static Map<String, Session> viewUnder(RecordingListener l, String root) {
+    Map<String, Session> out = new TreeMap<>(l.view());
+    out.keySet().removeIf(k -> !k.startsWith(root));
+    return out;
   }
 
   /** ADDED only for an absent key, UPDATED/STOPPING/REMOVED only for a present one, revisions never go back. */

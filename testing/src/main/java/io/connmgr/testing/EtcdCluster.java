@@ -67,7 +67,8 @@ import org.slf4j.LoggerFactory;
  * Instances are thread-safe: every method may be called from any thread. Methods block the calling thread
  * until their work is done (processes started/stopped and healthy, signals delivered); lifecycle operations
  * are serialised on an internal lock. A JVM shutdown hook kills the processes of a started cluster that was not
- * closed.
+ * closed. (Tests that run concurrently on one shared cluster and inject faults into it will of course see each
+ * other's faults, and the before-each restore of one test may revive a member another test just killed.)
  *
  * <p>Member indexes are {@code 0 .. size()-1}; member {@code i} is named {@code m<i>}. Methods that need
  * running processes throw {@link IllegalStateException} if the cluster is not started, and
@@ -167,8 +168,11 @@ public final class EtcdCluster
 
     /**
      * Starts a new cluster: picks free loopback client and peer ports for all members, creates a temp
-     * directory ({@code connmgr-etcd*}) holding each member's data dir and log file, launches all members at
-     * once and blocks until every member's {@code /health} reports true (at most 30 s). Idempotent: does nothing
+     * directory ({@code connmgr-etcd*}) holding each member's data dir and log file, launches the members and
+     * blocks until every member's {@code /health} reports true (at most 30 s). The members start concurrently
+     * and elect a leader together; launches are staggered only by the few milliseconds each member needs to
+     * open its peer port (this avoids etcd's 1 s-per-peer bootstrap probe timeout against a peer that is
+     * listening but not yet serving, which otherwise makes a 3-member start take up to 2 s longer). Idempotent: does nothing
      * if already started. May be called again after {@link #close()}, which starts a brand-new cluster on new
      * ports.
      *
@@ -187,13 +191,13 @@ public final class EtcdCluster
                 return;
             }
             Path binary = locateBinary();
+            int[] ports = freePorts(2 * size);
             Path root;
             try {
                 root = Files.createTempDirectory("connmgr-etcd");
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot create a temp directory for etcd", e);
             }
-            int[] ports = freePorts(2 * size);
             List<EtcdMember> members = new ArrayList<>(size);
             for (int i = 0; i < size; i++) {
                 members.add(new EtcdMember(i, ports[2 * i], ports[2 * i + 1], root));
@@ -207,12 +211,20 @@ public final class EtcdCluster
             }
             Run r = new Run(root, members);
             run = r;
-            Runtime.getRuntime().addShutdownHook(r.shutdownHook);
             try {
-                for (EtcdMember m : members) {
+                Runtime.getRuntime().addShutdownHook(r.shutdownHook);
+                long deadline = System.nanoTime() + DEFAULT_TIMEOUT.toNanos();
+                for (int i = 0; i < members.size(); i++) {
+                    EtcdMember m = members.get(i);
                     m.launch();
+                    if (i < members.size() - 1) {
+                        // A new member asks its peers (1 s timeout each) whether it was bootstrapped already; a peer
+                        // whose port is open but not yet served makes that question hang for the full second. So
+                        // each member is launched as soon as the previous one serves peer traffic (a few ms).
+                        awaitServingPeers(m, deadline);
+                    }
                 }
-                awaitAllHealthy(members, DEFAULT_TIMEOUT);
+                awaitAllHealthy(members, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
             } catch (IOException | RuntimeException e) {
                 closeLocked();
                 String detail = e instanceof IllegalStateException ? e.getMessage() : e.toString();
@@ -725,6 +737,35 @@ public final class EtcdCluster
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted while waiting for "
                     + pending.stream().map(m -> m.name).collect(Collectors.joining(", ")) + " to become healthy", e);
+        }
+    }
+
+    /** Polls the member's peer port until it serves; fails fast if the member exits. */
+    private static void awaitServingPeers(EtcdMember m, long deadline) {
+        try {
+            while (true) {
+                Process p = m.process();
+                if (!p.isAlive()) {
+                    throw new IllegalStateException(m + " exited with code " + exitCode(p)
+                            + " while starting; log tail:\n" + m.logTailForMessage(MESSAGE_LOG_LINES));
+                }
+                long left = deadline - System.nanoTime();
+                if (m.isServingPeers(Duration.ofNanos(Math.max(TimeUnit.MILLISECONDS.toNanos(50),
+                        Math.min(left, TimeUnit.MILLISECONDS.toNanos(500)))))) {
+                    return;
+                }
+                if (System.nanoTime() - deadline >= 0) {
+                    throw new IllegalStateException("timed out waiting for " + m + " to serve peer traffic; log tail:\n"
+                            + m.logTailForMessage(MESSAGE_LOG_LINES));
+                }
+                LockSupport.parkNanos(POLL_NANOS / 4);
+                if (Thread.interrupted()) {
+                    throw new InterruptedException();
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while starting " + m, e);
         }
     }
 

@@ -199,6 +199,22 @@ final class EtcdMember {
         }
     }
 
+    /**
+     * One {@code GET /members} on the peer port: true once the member serves peer traffic (which etcd does
+     * before it has a quorum).
+     *
+     * @param timeout request timeout
+     * @throws InterruptedException if interrupted during the request
+     */
+    boolean isServingPeers(Duration timeout) throws InterruptedException {
+        HttpRequest request = HttpRequest.newBuilder(URI.create(peerUrl() + "/members")).timeout(timeout).GET().build();
+        try {
+            return Http.CLIENT.send(request, HttpResponse.BodyHandlers.discarding()).statusCode() == 200;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** Last {@code lines} lines of the member's log file ("" if it does not exist yet). */
     String logTail(int lines) {
         try {

@@ -148,33 +148,30 @@ class EtcdClusterTest {
     void threeMemberClusterSurvivesKillAndRestart() throws Exception {
         Path root;
         try (EtcdCluster cluster = EtcdCluster.members(3)) {
-            long ts=System.nanoTime(); cluster.start(); System.out.println("T start "+(System.nanoTime()-ts)/1000000);
+            cluster.start();
             cluster.start(); // idempotent
             assertThat(cluster.size()).isEqualTo(3);
             List<String> endpoints = cluster.clientEndpoints();
             assertThat(endpoints).hasSize(3).doesNotHaveDuplicates();
             root = cluster.dataDir(0).getParent();
 
-            long t0=System.nanoTime(); cluster.kill(0); System.out.println("T kill "+(System.nanoTime()-t0)/1000000);
+            cluster.kill(0);
             assertThat(cluster.isRunning(0)).isFalse();
             cluster.awaitHealthy(1, Duration.ofSeconds(10));
-            System.out.println("T healthy1 "+(System.nanoTime()-t0)/1000000);
             try (Client client = cluster.newClient(1)) {
                 KV kv = client.getKVClient();
                 for (int i = 0; i < 10; i++) {
                     put(kv, "three/k" + i, "v" + i, Duration.ofSeconds(15));
-                    System.out.println("T put "+(System.nanoTime()-t0)/1000000);
                 }
             }
 
-            System.out.println("T puts "+(System.nanoTime()-t0)/1000000); cluster.restart(0); System.out.println("T restart "+(System.nanoTime()-t0)/1000000);
+            cluster.restart(0);
             assertThat(cluster.isRunning(0)).isTrue();
             assertThat(cluster.clientEndpoints()).isEqualTo(endpoints);
             try (Client client = cluster.newClient(0)) {
                 assertThat(awaitValue(client.getKVClient(), "three/k9", Duration.ofSeconds(10))).isEqualTo("v9");
                 assertThat(value(client.getKVClient(), "three/k0")).isEqualTo("v0");
             }
-            System.out.println("T read0 "+(System.nanoTime()-t0)/1000000);
             try (Client client = cluster.newClient()) {
                 assertThat(value(client.getKVClient(), "three/k5")).isEqualTo("v5");
             }
@@ -291,7 +288,6 @@ class EtcdClusterTest {
                 kv.put(bytes(key), bytes(value)).get(1, TimeUnit.SECONDS);
                 return;
             } catch (ExecutionException | TimeoutException e) {
-                System.out.println("T retry " + e);
                 if (System.nanoTime() - deadline >= 0) {
                     throw e;
                 }

@@ -120,6 +120,10 @@ public final class EtcdSubscription extends AbstractSubscription {
     attempt = 0;
     connected = true;
     List<WatchEvent> events = response.getEvents();
+    if (log.isTraceEnabled()) {
+      log.trace("subscription {}: watch response at {} with {} event(s)", name, response.getHeader().getRevision(),
+          events.size());
+    }
     if (events.isEmpty()) {
       table.advance(response.getHeader().getRevision());
       return;
@@ -142,11 +146,17 @@ public final class EtcdSubscription extends AbstractSubscription {
     }
     Throwable cause = EtcdSupport.unwrap(t);
     if (cause instanceof CompactedException) {
-      compacted = true;
+      compacted = true; // jetcd closes the watcher next: onCompleted re-lists
       log.info("subscription {}: revision {} was compacted; will re-list", name, table.revision() + 1);
-    } else {
-      lostConnection(cause);
+      return;
     }
+    // Do not let jetcd resume by itself: it resumes from the revision of the last "created" header, and a watch
+    // resumed at exactly the compaction revision silently misses the deletions at that revision. Resume ourselves.
+    lostConnection(cause);
+    counters.watchRestarts.increment();
+    generation++;
+    closeWatcher();
+    retryLater(this::resume);
   }
 
   /** The watcher is dead for good (or was closed by jetcd after an error): re-establish it. */
@@ -161,8 +171,39 @@ public final class EtcdSubscription extends AbstractSubscription {
       list();
     } else {
       log.debug("subscription {}: watch ended; resuming from revision {}", name, table.revision() + 1);
-      retryLater(() -> watch(table.revision() + 1));
+      retryLater(this::resume);
     }
+  }
+
+  /**
+   * Resumes from the last applied revision + 1 if etcd still has the history after it, which a count-only read at the
+   * last revision proves (it fails once that revision is compacted); otherwise re-lists.
+   */
+  private void resume() {
+    if (isClosed()) {
+      return;
+    }
+    long last = table.revision();
+    long g = ++generation;
+    closeWatcher();
+    GetOption probe = GetOption.builder().isPrefix(true).withRevision(last).withCountOnly(true).build();
+    client.getKVClient().get(prefix, probe).whenCompleteAsync((r, err) -> {
+      if (isClosed() || g != generation) {
+        return;
+      }
+      if (err == null) {
+        watch(last + 1);
+        return;
+      }
+      Throwable cause = EtcdSupport.unwrap(err);
+      if (EtcdSupport.isCompaction(cause)) {
+        log.info("subscription {}: revision {} was compacted while disconnected; re-listing", name, last);
+        list();
+      } else {
+        lostConnection(cause);
+        retryLater(this::resume);
+      }
+    }, serial);
   }
 
   private void lostConnection(Throwable cause) {

@@ -41,6 +41,15 @@ public final class EtcdSupport {
     return t;
   }
 
+  /** Whether {@code t} says the requested revision was compacted (jetcd reports it as a plain OUT_OF_RANGE). */
+  public static boolean isCompaction(Throwable t) {
+    if (t instanceof io.etcd.jetcd.common.exception.CompactedException) {
+      return true;
+    }
+    String m = String.valueOf(t.getMessage());
+    return m.contains("required revision has been compacted");
+  }
+
   public static DiscoveryException unavailable(String what, Throwable t) {
     Throwable cause = unwrap(t);
     if (cause instanceof DiscoveryException d) {

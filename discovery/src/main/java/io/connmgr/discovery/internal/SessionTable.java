@@ -75,7 +75,7 @@ public final class SessionTable {
     }
     revision = kv.modRevision();
     Session session = decode(kv);
-    apply(kv.key(), session, kv.modRevision(), known, out);
+    apply(kv.key(), session, kv.modRevision(), kv.modRevision(), known, out);
   }
 
   /** A delete of {@code key} at {@code rev}; {@code cause} may be {@code null} to infer it from the last session. */
@@ -122,12 +122,13 @@ public final class SessionTable {
       if (known != null && known.modRevision == kv.modRevision()) {
         continue;
       }
-      apply(kv.key(), decode(kv), kv.modRevision(), known, out);
+      apply(kv.key(), decode(kv), kv.modRevision(), rev, known, out);
     }
     revision = Math.max(revision, rev);
   }
 
-  private void apply(String key, Session session, long rev, Entry known, List<SessionEvent> out) {
+  /** Stores the key at {@code modRevision}; events carry {@code rev} (the re-list's revision when resyncing). */
+  private void apply(String key, Session session, long modRevision, long rev, Entry known, List<SessionEvent> out) {
     if (session == null || (role != null && !role.equals(session.role()))) {
       if (known != null) {
         entries.remove(key);
@@ -136,7 +137,7 @@ public final class SessionTable {
       }
       return;
     }
-    entries.put(key, new Entry(session, rev));
+    entries.put(key, new Entry(session, modRevision));
     if (known == null) {
       out.add(new SessionEvent(Type.ADDED, key, session, rev, Cause.NONE));
     } else if (session.stopping() && !known.session.stopping()) {
