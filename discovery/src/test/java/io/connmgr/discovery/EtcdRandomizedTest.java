@@ -35,18 +35,17 @@ class EtcdRandomizedTest {
   static final EtcdCluster etcd = EtcdCluster.members(3);
 
   private static Client writer;
-  private static EtcdDiscovery discovery;
+  private long invalid;
+  private long resyncs;
+  private long restarts;
 
   @BeforeAll
   static void connect() {
     writer = etcd.newClient(1);
-    discovery = EtcdDiscovery.builder().endpoints(etcd.clientEndpoint(0)).root("random/")
-        .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(200)).build();
   }
 
   @AfterAll
   static void disconnect() {
-    discovery.close();
     writer.close();
   }
 
@@ -65,7 +64,7 @@ class EtcdRandomizedTest {
       }
     }
     log.info("{} random sequences converged; invalid values skipped: {}, re-lists: {}, watch restarts: {}",
-        sequences, discovery.stats().invalidValues(), discovery.stats().resyncs(), discovery.stats().watchRestarts());
+        sequences, invalid, resyncs, restarts);
   }
 
   private void runSequence(long seed) throws Exception {
@@ -88,7 +87,10 @@ class EtcdRandomizedTest {
       put(writer.getKVClient(), layout, "querynode", random.nextInt(6), random.nextInt(60000) + 1, false);
     }
     RecordingListener l = new RecordingListener();
-    try (Subscription s = discovery.subscribe(l)) {
+    // the subscriber is pinned to member 0, the one the outages hit
+    try (EtcdDiscovery discovery = EtcdDiscovery.builder().endpoints(etcd.clientEndpoint(0)).root(root)
+        .retryBackoff(Duration.ofMillis(10), Duration.ofMillis(200)).build();
+        Subscription s = discovery.subscribe(l)) {
       l.awaitSynced();
       KV kv = writer.getKVClient();
       for (Op_ op : ops) {
@@ -96,10 +98,16 @@ class EtcdRandomizedTest {
         int id = random.nextInt(6);
         int port = random.nextInt(60000) + 1;
         boolean kill = random.nextBoolean();
-        log.debug("seed {}: {} {}-{}", seed, op, role, id);
+        long t0 = System.nanoTime();
         retrying(() -> apply(op, kv, layout, root, role, id, port, kill));
+        log.debug("seed {}: {} {}-{} took {} ms", seed, op, role, id, (System.nanoTime() - t0) / 1_000_000);
       }
+      long t0 = System.nanoTime();
       Expectations.awaitConverged(l, writer, root);
+      log.debug("seed {}: converged in {} ms", seed, (System.nanoTime() - t0) / 1_000_000);
+      invalid += discovery.stats().invalidValues();
+      resyncs += discovery.stats().resyncs();
+      restarts += discovery.stats().watchRestarts();
     }
   }
 
@@ -110,11 +118,11 @@ class EtcdRandomizedTest {
       try {
         action.run();
         return;
-      } catch (java.util.concurrent.ExecutionException e) {
+      } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
         if (System.nanoTime() > deadline) {
           throw e;
         }
-        log.debug("test write failed, retrying: {}", e.getCause().toString());
+        log.debug("test write failed, retrying: {}", String.valueOf(e.getCause()));
       }
     }
   }
@@ -131,10 +139,10 @@ class EtcdRandomizedTest {
           case PUT_STOPPING -> put(kv, layout, role, id, port, true);
           case PUT_INVALID -> kv.put(bytes(layout.sessionKey(role, id)),
               bytes("{\"ServerID\":" + id + ",\"ServerName\":\"" + role + "\",\"Address\":\"nowhere\"}"))
-              .get(10, TimeUnit.SECONDS);
-          case DELETE -> kv.delete(bytes(layout.sessionKey(role, id))).get(10, TimeUnit.SECONDS);
+              .get(2, TimeUnit.SECONDS);
+          case DELETE -> kv.delete(bytes(layout.sessionKey(role, id))).get(2, TimeUnit.SECONDS);
           case DELETE_ROLE -> kv.delete(bytes(root + role + "-"), DeleteOption.builder().isPrefix(true).build())
-              .get(10, TimeUnit.SECONDS);
+              .get(2, TimeUnit.SECONDS);
           case TXN_PAIR -> {
             Session a = Session.builder(role, "127.0.0.1:" + port).serverId(id).build();
             Session b = a.withServerId((id + 1) % 6);
@@ -142,12 +150,12 @@ class EtcdRandomizedTest {
                 Op.put(bytes(layout.sessionKey(role, a.serverId())), ByteSequence.from(SessionCodec.encode(a)),
                     PutOption.DEFAULT),
                 Op.put(bytes(layout.sessionKey(role, b.serverId())), ByteSequence.from(SessionCodec.encode(b)),
-                    PutOption.DEFAULT)).commit().get(10, TimeUnit.SECONDS);
+                    PutOption.DEFAULT)).commit().get(2, TimeUnit.SECONDS);
           }
           case COMPACT -> {
-            long rev = kv.get(bytes(root)).get(10, TimeUnit.SECONDS).getHeader().getRevision();
+            long rev = kv.get(bytes(root)).get(2, TimeUnit.SECONDS).getHeader().getRevision();
             try {
-              kv.compact(rev, CompactOption.builder().withCompactPhysical(true).build()).get(10, TimeUnit.SECONDS);
+              kv.compact(rev, CompactOption.builder().withCompactPhysical(true).build()).get(2, TimeUnit.SECONDS);
             } catch (java.util.concurrent.ExecutionException e) {
               if (!String.valueOf(e.getCause().getMessage()).contains("compacted")) {
                 throw e; // a retried compaction that already happened is fine
@@ -169,7 +177,7 @@ class EtcdRandomizedTest {
   private static void put(KV kv, KeyLayout layout, String role, int id, int port, boolean stopping)
       throws Exception {
     Session s = Session.builder(role, "127.0.0.1:" + port).serverId(id).build().withStopping(stopping);
-    kv.put(bytes(layout.sessionKey(role, id)), ByteSequence.from(SessionCodec.encode(s))).get(10, TimeUnit.SECONDS);
+    kv.put(bytes(layout.sessionKey(role, id)), ByteSequence.from(SessionCodec.encode(s))).get(2, TimeUnit.SECONDS);
   }
 
   private static ByteSequence bytes(String s) {
