@@ -29,4 +29,7 @@ public abstract class SessionListener {
    * when it is back. Already known sessions stay as they are meanwhile.
    */
   public void onDisconnected(Throwable cause) {}
+
+  /** The connection to the backend is back after {@link #onDisconnected}; missed changes follow (or already came). */
+  public void onReconnected() {}
 }

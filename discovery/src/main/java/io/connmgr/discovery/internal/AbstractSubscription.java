@@ -83,6 +83,19 @@ public abstract class AbstractSubscription implements Subscription {
     }
   }
 
+  /** Tells the listener the backend is back; call on the serial executor. */
+  protected void reconnected() {
+    if (closed) {
+      return;
+    }
+    try {
+      listener.onReconnected();
+    } catch (Throwable t) {
+      counters.listenerErrors.increment();
+      log.warn("session listener {} threw in onReconnected; ignored", listener, t);
+    }
+  }
+
   /** Tells the listener the backend is unreachable; call on the serial executor. */
   protected void disconnected(Throwable cause) {
     if (closed) {

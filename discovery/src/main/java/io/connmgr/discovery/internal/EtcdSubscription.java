@@ -88,8 +88,8 @@ public final class EtcdSubscription extends AbstractSubscription {
     }
     listed = true;
     attempt = 0;
-    connected = true;
     deliver(out);
+    markConnected();
     synced(rev);
     watch(rev + 1);
   }
@@ -106,6 +106,7 @@ public final class EtcdSubscription extends AbstractSubscription {
         .withRevision(fromRevision)
         .withProgressNotify(true)
         .withRequireLeader(true)
+        .withCreateNotify(true)
         .build();
     watcher = client.getWatchClient().watch(prefix, option, Watch.listener(
         r -> serial.execute(() -> onNext(g, r)),
@@ -118,14 +119,18 @@ public final class EtcdSubscription extends AbstractSubscription {
       return;
     }
     attempt = 0;
-    connected = true;
+    markConnected();
     List<WatchEvent> events = response.getEvents();
     if (log.isTraceEnabled()) {
       log.trace("subscription {}: watch response at {} with {} event(s)", name, response.getHeader().getRevision(),
           events.size());
     }
     if (events.isEmpty()) {
-      table.advance(response.getHeader().getRevision());
+      // Only a progress notification proves every event up to its revision was sent; the "created" response's
+      // revision is etcd's current one, with the catch-up events still to come.
+      if (response.isProgressNotify()) {
+        table.advance(response.getHeader().getRevision());
+      }
       return;
     }
     List<SessionEvent> out = new ArrayList<>(events.size());
@@ -204,6 +209,14 @@ public final class EtcdSubscription extends AbstractSubscription {
         retryLater(this::resume);
       }
     }, serial);
+  }
+
+  private void markConnected() {
+    if (!connected) {
+      connected = true;
+      log.info("subscription {} reconnected to etcd", name);
+      reconnected();
+    }
   }
 
   private void lostConnection(Throwable cause) {

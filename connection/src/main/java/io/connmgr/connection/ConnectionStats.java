@@ -1,0 +1,25 @@
+package io.connmgr.connection;
+
+import java.util.Map;
+
+/**
+ * Figures of a {@link ConnectionManager} at one moment (the same as its Micrometer meters). Immutable.
+ *
+ * @param roles                 per role: servers registered, ready, offline, stopping
+ * @param openChannels          channels currently open in the pool
+ * @param connectAttempts       connect attempts started
+ * @param connectFailures       connect attempts that failed
+ * @param retries               attempts that were retries (not the first of an episode)
+ * @param failFastCancellations calls in flight failed at once because their server's session went
+ */
+public record ConnectionStats(Map<String, RoleStats> roles, long openChannels, long connectAttempts,
+    long connectFailures, long retries, long failFastCancellations) {
+
+  /** Copies. */
+  public ConnectionStats {
+    roles = Map.copyOf(roles);
+  }
+
+  /** Counts of one role's servers. */
+  public record RoleStats(int registered, int ready, int offline, int stopping) {}
+}
