@@ -471,24 +471,7 @@ public final class ConnectionManager implements AutoCloseable {
     }
     ConnectivityState s = ch.getState(false);
     switch (s) {
-      case READY -> {
-        if (e.state != ServerState.STOPPING && e.state != ServerState.READY) {
-          boolean restored = e.wasDown;
-          e.wasDown = false;
-          e.state = ServerState.READY;
-          e.refusal = null;
-          long took = options.ticker().getAsLong() - (e.episodeActive ? e.episodeStart : options.ticker().getAsLong());
-          notifyListener(() -> options.listener().connectSucceeded(e.key, Duration.ofNanos(took)));
-          if (restored) {
-            log.info("server {} restored", e.key);
-            notifyListener(() -> options.listener().restored(e.key));
-          }
-          publish(e.key.role());
-        }
-        if (e.pendingAttempt != null) {
-          e.pendingAttempt.complete(null);
-        }
-      }
+      case READY -> onReady(e);
       case TRANSIENT_FAILURE, IDLE -> {
         if (e.state == ServerState.READY) {
           // the connection dropped (process died, reset): down now, before the lease expires
@@ -509,6 +492,25 @@ public final class ConnectionManager implements AutoCloseable {
       default -> { }
     }
     ch.notifyWhenStateChanged(s, () -> control.execute(() -> onConnectivity(e, ch)));
+  }
+
+  private void onReady(ServerEntry e) {
+    if (e.state != ServerState.STOPPING && e.state != ServerState.READY && e.state != ServerState.REMOVED) {
+      boolean restored = e.wasDown;
+      e.wasDown = false;
+      e.state = ServerState.READY;
+      e.refusal = null;
+      long took = e.episodeActive ? options.ticker().getAsLong() - e.episodeStart : 0;
+      notifyListener(() -> options.listener().connectSucceeded(e.key, Duration.ofNanos(took)));
+      if (restored) {
+        log.info("server {} restored", e.key);
+        notifyListener(() -> options.listener().restored(e.key));
+      }
+      publish(e.key.role());
+    }
+    if (e.pendingAttempt != null) {
+      e.pendingAttempt.complete(null);
+    }
   }
 
   // ------------------------------------------------------------------ bounded connect retry (control thread)
@@ -572,7 +574,9 @@ public final class ConnectionManager implements AutoCloseable {
       }
       if (ch.getState(true) == ConnectivityState.READY) {
         if (e.watched != ch) {
-          watch(e, ch);
+          watch(e, ch); // sees READY and marks the entry
+        } else {
+          onReady(e); // already connected (for example after Stopping was withdrawn)
         }
         result.complete(null);
         return;

@@ -177,6 +177,23 @@ class ConnectionManagerTest {
   }
 
   @Test
+  void aWithdrawnStoppingMakesTheServerReadyAgain() throws Exception {
+    EchoServer s = server(6, "querynode");
+    long lease = register("querynode", 6, s.address());
+    ConnectionManager cm = manager(ConnectionOptions.builder(registry).dependsOn("querynode"));
+    cm.start().get(5, TimeUnit.SECONDS);
+    await().until(() -> cm.serverState("querynode", 6) == ServerState.READY);
+    String key = registry.layout().sessionKey("querynode", 6);
+    Session session = Session.builder("querynode", s.address()).serverId(6).build();
+    registry.put(key, SessionCodec.encode(session.withStopping(true)), lease);
+    await().until(() -> cm.serverState("querynode", 6) == ServerState.STOPPING);
+    registry.put(key, SessionCodec.encode(session), lease);
+    await().atMost(Duration.ofSeconds(5)).until(() -> cm.serverState("querynode", 6) == ServerState.READY);
+    assertThat(cm.stats().roles().get("querynode").ready()).isEqualTo(1);
+    assertThat(echo(cm.pick("querynode"), "x").getServerId()).isEqualTo(6);
+  }
+
+  @Test
   void retryStopsAfterTheConfiguredAttemptsAndResumesOnReRegistration() throws Exception {
     FakeScheduler clock = new FakeScheduler();
     int port = closedPort();
