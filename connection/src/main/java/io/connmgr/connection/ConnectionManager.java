@@ -7,13 +7,13 @@ import com.github.benmanes.caffeine.cache.Scheduler;
 import io.connmgr.connection.internal.FailingChannel;
 import io.connmgr.connection.internal.RoleView;
 import io.connmgr.connection.internal.ServerEntry;
-import io.connmgr.discovery.Discovery;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
 import io.connmgr.discovery.Subscription;
 import io.connmgr.discovery.internal.SerialExecutor;
+import io.connmgr.discovery.internal.Threads;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
@@ -35,7 +35,6 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -117,13 +116,7 @@ public final class ConnectionManager implements AutoCloseable {
       this.timers = options.scheduler();
       this.ownsTimers = false;
     } else {
-      ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
-        Thread t = new Thread(r, "connmgr-timer");
-        t.setDaemon(true);
-        return t;
-      });
-      s.setRemoveOnCancelPolicy(true);
-      this.timers = s;
+      this.timers = Threads.daemonScheduler("connmgr-timer");
       this.ownsTimers = true;
     }
     this.pool = Caffeine.newBuilder()

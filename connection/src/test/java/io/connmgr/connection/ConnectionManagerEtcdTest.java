@@ -10,15 +10,12 @@ import io.connmgr.discovery.Registration;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
 import io.connmgr.proto.EchoResponse;
+import io.connmgr.testing.ChildJvm;
 import io.connmgr.testing.EchoServer;
 import io.connmgr.testing.EtcdCluster;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -64,33 +61,16 @@ class ConnectionManagerEtcdTest {
         RegistrationListener.NONE).get(10, TimeUnit.SECONDS);
   }
 
-  private Process startServerProcess(String role, long id, int ttlSeconds) throws Exception {
-    String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-    Process p = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-        ServerProcessMain.class.getName(), etcd.clientEndpoint(0), role, Long.toString(id),
-        Integer.toString(ttlSeconds)).redirectErrorStream(true).start();
-    closeLater(p::destroyForcibly);
-    BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
-    CompletableFuture<String> ready = CompletableFuture.supplyAsync(() -> {
-      try {
-        String line;
-        while ((line = out.readLine()) != null) {
-          if (line.startsWith("READY")) {
-            return line;
-          }
-        }
-      } catch (Exception e) {
-        return e.toString();
-      }
-      return "exited";
-    });
-    assertThat(ready.get(60, TimeUnit.SECONDS)).startsWith("READY");
+  private ChildJvm startServerProcess(String role, long id, int ttlSeconds) throws Exception {
+    ChildJvm p = closeLater(ChildJvm.start(ServerProcessMain.class, etcd.clientEndpoint(0), role, Long.toString(id),
+        Integer.toString(ttlSeconds)));
+    p.awaitLine("READY", Duration.ofSeconds(60));
     return p;
   }
 
   @Test
   void aServerProcessKilledWithKill9FailsItsCallsExpiresAndIsRestored() throws Exception {
-    Process server = startServerProcess("querynode", 21, 2);
+    ChildJvm server = startServerProcess("querynode", 21, 2);
     RecordingConnectionListener l = new RecordingConnectionListener();
     ConnectionManager cm = closeLater(ConnectionManager.create(ConnectionOptions.builder(discovery)
         .dependsOn("querynode").listener(l)
@@ -100,7 +80,7 @@ class ConnectionManagerEtcdTest {
     CompletableFuture<Status> call = hold(cm.channel("querynode", 21), 0);
     await().atMost(Duration.ofSeconds(5)).until(() -> echo(cm.channel("querynode", 21), "ping") != null);
 
-    server.destroyForcibly(); // kill -9
+    server.kill(); // kill -9
     assertThat(call.get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
     await().atMost(Duration.ofSeconds(5)).until(() -> l.calls.contains("down querynode-21"));
     // the lease (2 s) runs out: the session goes

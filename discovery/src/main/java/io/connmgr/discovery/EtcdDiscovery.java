@@ -5,9 +5,9 @@ import io.connmgr.discovery.internal.Counters;
 import io.connmgr.discovery.internal.EtcdLeases;
 import io.connmgr.discovery.internal.EtcdSubscription;
 import io.connmgr.discovery.internal.EtcdSupport;
-import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
 import io.connmgr.discovery.internal.SessionTable;
+import io.connmgr.discovery.internal.Threads;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.GetOption;
 import java.net.URI;
@@ -21,8 +21,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Sessions in etcd, read and watched with no lost event, and registered under leases (jetcd 0.8.7 inside; no jetcd
@@ -50,14 +48,7 @@ public final class EtcdDiscovery implements Discovery, Registry {
   private EtcdDiscovery(Builder b) {
     this.layout = b.layout;
     this.backoff = new Backoff(b.initialBackoff, b.maxBackoff);
-    AtomicInteger threads = new AtomicInteger();
-    ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "connmgr-etcd-discovery-" + threads.incrementAndGet());
-      t.setDaemon(true);
-      return t;
-    });
-    s.setRemoveOnCancelPolicy(true);
-    this.scheduler = s;
+    this.scheduler = Threads.daemonScheduler("connmgr-etcd-discovery");
     this.client = Client.builder()
         .endpoints(b.endpoints.toArray(URI[]::new))
         .connectTimeout(b.connectTimeout)
@@ -90,13 +81,8 @@ public final class EtcdDiscovery implements Discovery, Registry {
           if (err != null) {
             throw EtcdSupport.unavailable("listing " + layout.root(), err);
           }
-          List<RawKeyValue> listing = EtcdSupport.listing(resp.getKvs());
-          long rev = resp.getHeader().getRevision();
-          SessionTable table = new SessionTable(layout, role, counters);
-          table.resync(listing, rev, new ArrayList<>());
-          List<Session> sessions = new ArrayList<>(table.sessions());
-          sessions.sort((a, b) -> a.key().compareTo(b.key()));
-          return new SessionSnapshot(rev, sessions);
+          return SessionTable.snapshot(layout, role, EtcdSupport.listing(resp.getKvs()),
+              resp.getHeader().getRevision(), counters);
         }, scheduler);
   }
 

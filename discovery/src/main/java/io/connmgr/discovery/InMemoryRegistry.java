@@ -7,6 +7,7 @@ import io.connmgr.discovery.internal.LeaseBackend;
 import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
 import io.connmgr.discovery.internal.SessionTable;
+import io.connmgr.discovery.internal.Threads;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,7 +23,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
@@ -74,13 +74,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
       this.scheduler = b.scheduler;
       this.ownsScheduler = false;
     } else {
-      ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
-        Thread t = new Thread(r, "connmgr-inmemory-registry");
-        t.setDaemon(true);
-        return t;
-      });
-      s.setRemoveOnCancelPolicy(true);
-      this.scheduler = s;
+      this.scheduler = Threads.daemonScheduler("connmgr-inmemory-registry");
       this.ownsScheduler = true;
     }
   }
@@ -318,11 +312,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
       listing = listLocked();
       rev = revision;
     }
-    SessionTable table = new SessionTable(layout, role, counters);
-    table.resync(listing, rev, new ArrayList<>());
-    List<Session> sessions = new ArrayList<>(table.sessions());
-    sessions.sort((a, b) -> a.key().compareTo(b.key()));
-    return CompletableFuture.completedFuture(new SessionSnapshot(rev, sessions));
+    return CompletableFuture.completedFuture(SessionTable.snapshot(layout, role, listing, rev, counters));
   }
 
   @Override

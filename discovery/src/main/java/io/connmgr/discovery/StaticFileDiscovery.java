@@ -6,6 +6,7 @@ import io.connmgr.discovery.internal.AbstractSubscription;
 import io.connmgr.discovery.internal.Counters;
 import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionTable;
+import io.connmgr.discovery.internal.Threads;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -13,7 +14,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -23,7 +23,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,13 +65,7 @@ public final class StaticFileDiscovery implements Discovery {
   private StaticFileDiscovery(Builder b) {
     this.file = b.file;
     this.layout = b.layout;
-    ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "connmgr-static-discovery");
-      t.setDaemon(true);
-      return t;
-    });
-    s.setRemoveOnCancelPolicy(true);
-    this.scheduler = s;
+    this.scheduler = Threads.daemonScheduler("connmgr-static-discovery");
     reload();
     long period = b.pollInterval.toMillis();
     scheduler.scheduleWithFixedDelay(this::reload, period, period, TimeUnit.MILLISECONDS);
@@ -175,11 +168,8 @@ public final class StaticFileDiscovery implements Discovery {
       listing = List.copyOf(current.values());
       rev = revision;
     }
-    SessionTable table = new SessionTable(layout, role, new Counters());
-    table.resync(listing, rev, new ArrayList<>());
-    List<Session> sessions = new ArrayList<>(table.sessions());
-    sessions.sort((a, b) -> a.key().compareTo(b.key()));
-    return CompletableFuture.completedFuture(new SessionSnapshot(rev, sessions));
+    // a throw-away counter: the file's invalid entries are counted once, when the file is loaded
+    return CompletableFuture.completedFuture(SessionTable.snapshot(layout, role, listing, rev, new Counters()));
   }
 
   @Override

@@ -6,13 +6,11 @@ import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.SessionEvent.Cause;
 import io.connmgr.discovery.SessionEvent.Type;
+import io.connmgr.testing.ChildJvm;
 import io.connmgr.testing.EtcdCluster;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.DeleteOption;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -94,33 +92,15 @@ class EtcdDiscoveryTest {
     RecordingListener l = new RecordingListener();
     discovery.subscribe(l);
     l.awaitSynced();
-    String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-    Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-        RegistrarMain.class.getName(), etcd.clientEndpoint(0), root, "querynode", "42", "2", "21042")
-        .redirectErrorStream(true).start();
-    try {
-      BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-      CompletableFuture<String> registered = CompletableFuture.supplyAsync(() -> {
-        try {
-          String line;
-          while ((line = out.readLine()) != null) {
-            if (line.startsWith("REGISTERED")) {
-              return line;
-            }
-          }
-          return "child exited";
-        } catch (Exception e) {
-          return e.toString();
-        }
-      });
-      assertThat(registered.get(60, TimeUnit.SECONDS)).isEqualTo("REGISTERED " + root + "querynode-42");
+    try (ChildJvm child = ChildJvm.start(RegistrarMain.class, etcd.clientEndpoint(0), root, "querynode", "42", "2",
+        "21042")) {
+      assertThat(child.awaitLine("REGISTERED", Duration.ofSeconds(60)))
+          .isEqualTo("REGISTERED " + root + "querynode-42");
       l.awaitEvent(e -> e.type() == Type.ADDED && e.session().serverId() == 42);
-      child.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      child.kill();
       SessionEvent removed = l.awaitEvent(e -> e.type() == Type.REMOVED);
       assertThat(removed.cause()).isEqualTo(Cause.LEASE_EXPIRED);
       assertThat(removed.session().leaseId()).isNotZero();
-    } finally {
-      child.destroyForcibly();
     }
   }
 

@@ -20,11 +20,7 @@ import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -196,26 +192,8 @@ class EchoServerTest {
 
   @Test
   void echoServerMainRunsAsAChildProcess() throws Exception {
-    String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-    Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"),
-        EchoServerMain.class.getName(), "15", "child", "0")
-        .redirectErrorStream(true).start();
-    try {
-      BufferedReader out = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8));
-      CompletableFuture<String> listening = CompletableFuture.supplyAsync(() -> {
-        try {
-          String line;
-          while ((line = out.readLine()) != null) {
-            if (line.startsWith("LISTENING ")) {
-              return line;
-            }
-          }
-          return "child exited";
-        } catch (Exception e) {
-          return e.toString();
-        }
-      });
-      String line = listening.get(60, TimeUnit.SECONDS);
+    try (ChildJvm child = ChildJvm.start(EchoServerMain.class, "15", "child", "0")) {
+      String line = child.awaitLine("LISTENING ", Duration.ofSeconds(60));
       assertThat(line).matches("LISTENING 127\\.0\\.0\\.1:\\d+");
       int port = Integer.parseInt(line.substring(line.lastIndexOf(':') + 1));
       ManagedChannel channel = track(ManagedChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build());
@@ -223,8 +201,7 @@ class EchoServerTest {
           .echo(EchoRequest.newBuilder().setMessage("child").build());
       assertThat(reply.getServerId()).isEqualTo(15);
       assertThat(reply.getServerName()).isEqualTo("child");
-    } finally {
-      child.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+      child.kill();
     }
   }
 

@@ -5,6 +5,7 @@ import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
 import io.connmgr.discovery.SessionEvent;
+import io.connmgr.discovery.SessionSnapshot;
 import io.connmgr.discovery.SessionEvent.Cause;
 import io.connmgr.discovery.SessionEvent.Type;
 import java.util.ArrayList;
@@ -45,6 +46,16 @@ public final class SessionTable {
     this.layout = layout;
     this.role = role;
     this.counters = counters;
+  }
+
+  /** The valid sessions of {@code listing} (of one role, or all if {@code role} is null), sorted by key. */
+  public static SessionSnapshot snapshot(KeyLayout layout, String role, Collection<RawKeyValue> listing, long rev,
+      Counters counters) {
+    SessionTable table = new SessionTable(layout, role, counters);
+    table.resync(listing, rev, new ArrayList<>());
+    List<Session> sessions = new ArrayList<>(table.sessions());
+    sessions.sort((a, b) -> a.key().compareTo(b.key()));
+    return new SessionSnapshot(rev, sessions);
   }
 
   /** The highest revision applied. */
