@@ -45,7 +45,9 @@ import org.slf4j.LoggerFactory;
  * <p>Where the sessions come from: {@code session://host:port/role} reads the etcd at {@code http://host:port};
  * {@code session:///role} reads the etcd named by the system property {@code connmgr.etcd} or the environment
  * variable {@code CONNMGR_ETCD} (comma-separated URLs). The session prefix is {@code connmgr.root} /
- * {@code CONNMGR_ROOT}, Milvus' {@code by-dev/meta/session/} by default. A provider built with
+ * {@code CONNMGR_ROOT}, Milvus' {@code by-dev/meta/session/} by default. The channel's authority is the role, or the
+ * target's fragment if it has one: {@code session:///querynode#milvus-querynode:19530} keeps the host name a load
+ * balancer address had, for TLS host name checks and the {@code :authority} header. A provider built with
  * {@link #SessionNameResolverProvider(Discovery)} uses that discovery for every target (register it with a
  * {@link NameResolverRegistry} of your own).
  *
@@ -100,9 +102,10 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     return true;
   }
 
+  /** 5; 6 for a provider built with a discovery of its own, so that one registered by hand wins. */
   @Override
   protected int priority() {
-    return 5;
+    return fixed != null ? 6 : 5;
   }
 
   @Override
@@ -137,7 +140,8 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
             + role + " or set -Dconnmgr.etcd / CONNMGR_ETCD");
       }
     }
-    return new Resolver(role, endpoints, args);
+    String authority = target.getFragment() != null && !target.getFragment().isEmpty() ? target.getFragment() : role;
+    return new Resolver(role, authority, endpoints, args);
   }
 
   private static String setting(String property, String env, String def) {
@@ -181,6 +185,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
   /** Resolves one role; all state lives on the channel's synchronization context. */
   private final class Resolver extends NameResolver {
     private final String role;
+    private final String authority;
     private final String endpoints;
     private final Args args;
     private final Map<String, Session> sessions = new TreeMap<>();
@@ -188,15 +193,16 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     private Listener2 listener;
     private boolean synced;
 
-    Resolver(String role, String endpoints, Args args) {
+    Resolver(String role, String authority, String endpoints, Args args) {
       this.role = role;
+      this.authority = authority;
       this.endpoints = endpoints;
       this.args = args;
     }
 
     @Override
     public String getServiceAuthority() {
-      return role;
+      return authority;
     }
 
     @Override
@@ -244,8 +250,8 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
       }
       ConfigOrError config = args.getServiceConfigParser().parseServiceConfig(
           Map.of("loadBalancingConfig", List.of(Map.of("round_robin", Map.of()))));
-      listener.onResult(ResolutionResult.newBuilder().setAddressesOrError(
-          io.grpc.StatusOr.fromValue(groups)).setServiceConfig(config).build());
+      // setAddresses, not setAddressesOrError: the agent runs this class on the application's grpc-java, 1.60 and up
+      listener.onResult(ResolutionResult.newBuilder().setAddresses(groups).setServiceConfig(config).build());
     }
 
     @Override

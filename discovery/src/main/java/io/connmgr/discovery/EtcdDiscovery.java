@@ -9,9 +9,12 @@ import io.connmgr.discovery.internal.SessionRegistration;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
 import io.etcd.jetcd.Client;
+import io.etcd.jetcd.ClientBuilder;
 import io.etcd.jetcd.options.GetOption;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,6 +24,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArraySet;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
+import javax.net.ssl.SSLException;
 
 /**
  * Sessions in etcd, read and watched with no lost event, and registered under leases (jetcd 0.8.7 inside; no jetcd
@@ -49,11 +53,25 @@ public final class EtcdDiscovery implements Discovery, Registry {
     this.layout = b.layout;
     this.backoff = new Backoff(b.initialBackoff, b.maxBackoff);
     this.scheduler = Threads.daemonScheduler("connmgr-etcd-discovery");
-    this.client = Client.builder()
+    ClientBuilder cb = Client.builder()
         .endpoints(b.endpoints.toArray(URI[]::new))
         .connectTimeout(b.connectTimeout)
-        .waitForReady(false)
-        .build();
+        .waitForReady(false);
+    if (b.tlsCa != null) {
+      try {
+        cb.sslContext(ssl -> {
+          ssl.trustManager(b.tlsCa.toFile());
+          if (b.tlsCert != null) {
+            ssl.keyManager(b.tlsCert.toFile(), b.tlsKey.toFile());
+          }
+        });
+      } catch (SSLException | RuntimeException e) {
+        scheduler.shutdown();
+        throw new IllegalArgumentException("tls: cannot use " + b.tlsCa + (b.tlsCert != null ? ", " + b.tlsCert
+            + ", " + b.tlsKey : "") + ": " + e.getMessage(), e);
+      }
+    }
+    this.client = cb.build();
   }
 
   /** A builder; {@link Builder#endpoints} is required. */
@@ -149,8 +167,39 @@ public final class EtcdDiscovery implements Discovery, Registry {
     private Duration initialBackoff = Duration.ofMillis(100);
     private Duration maxBackoff = Duration.ofSeconds(5);
     private Duration connectTimeout = Duration.ofSeconds(3);
+    private Path tlsCa;
+    private Path tlsCert;
+    private Path tlsKey;
 
     private Builder() {}
+
+    /**
+     * TLS to etcd ({@code https://} endpoints): the CA certificate that signed etcd's, and optionally a client
+     * certificate and its PKCS#8 private key (PEM files) for etcd's {@code --client-cert-auth}.
+     *
+     * @param caFile   required
+     * @param certFile may be {@code null}; then {@code keyFile} must be too
+     * @param keyFile  may be {@code null}; then {@code certFile} must be too
+     * @throws IllegalArgumentException naming {@code tls.ca}, {@code tls.cert} or {@code tls.key} if a file cannot be
+     *     read, or if only one of the certificate and the key is given
+     */
+    public Builder tls(Path caFile, Path certFile, Path keyFile) {
+      this.tlsCa = readable("tls.ca", Objects.requireNonNull(caFile, "tls.ca"));
+      if ((certFile == null) != (keyFile == null)) {
+        throw new IllegalArgumentException(certFile == null ? "tls.cert: required with tls.key"
+            : "tls.key: required with tls.cert");
+      }
+      this.tlsCert = certFile == null ? null : readable("tls.cert", certFile);
+      this.tlsKey = keyFile == null ? null : readable("tls.key", keyFile);
+      return this;
+    }
+
+    private static Path readable(String field, Path file) {
+      if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+        throw new IllegalArgumentException(field + ": cannot read " + file);
+      }
+      return file;
+    }
 
     /**
      * The etcd client URLs, for example {@code http://127.0.0.1:2379}; several may be given, comma-separated or as
@@ -220,11 +269,16 @@ public final class EtcdDiscovery implements Discovery, Registry {
     /**
      * The discovery. Connects lazily: building never waits for etcd.
      *
-     * @throws IllegalArgumentException naming {@code endpoints} if none was given
+     * @throws IllegalArgumentException naming {@code endpoints} if none was given, or if TLS is configured and an
+     *     endpoint is not {@code https://}; naming {@code tls} if the TLS files are not a usable CA, certificate and
+     *     key
      */
     public EtcdDiscovery build() {
       if (endpoints.isEmpty()) {
         throw new IllegalArgumentException("endpoints: at least one etcd URL is required, e.g. http://127.0.0.1:2379");
+      }
+      if (tlsCa != null && endpoints.stream().anyMatch(u -> !u.getScheme().equals("https"))) {
+        throw new IllegalArgumentException("endpoints: TLS is configured (tls.ca) but not every endpoint is https://");
       }
       return new EtcdDiscovery(this);
     }

@@ -4,11 +4,13 @@ import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -37,17 +39,52 @@ public final class ChildJvm implements AutoCloseable {
    * @throws UncheckedIOException if the JVM cannot be started
    */
   public static ChildJvm start(Class<?> mainClass, String... args) {
+    List<String> javaArgs = new ArrayList<>(List.of("-cp", System.getProperty("java.class.path"), mainClass.getName()));
+    javaArgs.addAll(List.of(args));
+    return java(javaArgs, Map.of());
+  }
+
+  /**
+   * Starts {@code java} (this JVM's) with {@code javaArgs} (options, then the main class or {@code -jar}, then its
+   * arguments) and extra environment variables.
+   *
+   * @throws UncheckedIOException if the JVM cannot be started
+   */
+  public static ChildJvm java(List<String> javaArgs, Map<String, String> env) {
     List<String> command = new ArrayList<>();
     command.add(System.getProperty("java.home") + File.separator + "bin" + File.separator + "java");
-    command.add("-cp");
-    command.add(System.getProperty("java.class.path"));
-    command.add(mainClass.getName());
-    command.addAll(List.of(args));
+    command.addAll(javaArgs);
+    ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+    pb.environment().putAll(env);
     try {
-      return new ChildJvm(new ProcessBuilder(command).redirectErrorStream(true).start());
+      return new ChildJvm(pb.start());
     } catch (IOException e) {
-      throw new UncheckedIOException("cannot start " + mainClass.getName(), e);
+      throw new UncheckedIOException("cannot start " + command, e);
     }
+  }
+
+  /**
+   * Writes {@code line} and a newline to the process's standard input.
+   *
+   * @throws UncheckedIOException if the process no longer reads it
+   */
+  public void send(String line) {
+    try {
+      OutputStream in = process.getOutputStream();
+      in.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+      in.flush();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write to the child JVM: " + output(), e);
+    }
+  }
+
+  /** Every line the process has written so far. */
+  public synchronized List<String> lines() {
+    return List.copyOf(lines);
+  }
+
+  private synchronized String output() {
+    return String.join("\n", lines);
   }
 
   private void read() {
@@ -76,9 +113,20 @@ public final class ChildJvm implements AutoCloseable {
    * @throws IllegalStateException with the process's output if it exits first or the timeout passes
    */
   public synchronized String awaitLine(String prefix, Duration timeout) throws InterruptedException {
+    return awaitLine(prefix, 0, timeout);
+  }
+
+  /**
+   * The first output line starting with {@code prefix} among the lines after the first {@code skip}: with
+   * {@code skip = lines().size()} taken before a command, the answer to that command.
+   *
+   * @throws IllegalStateException with the process's output if it exits first or the timeout passes
+   */
+  public synchronized String awaitLine(String prefix, int skip, Duration timeout) throws InterruptedException {
     long deadline = System.nanoTime() + timeout.toNanos();
     while (true) {
-      for (String l : lines) {
+      for (int i = skip; i < lines.size(); i++) {
+        String l = lines.get(i);
         if (l.startsWith(prefix)) {
           return l;
         }

@@ -1,0 +1,111 @@
+package io.connmgr.agent;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.instrument.Instrumentation;
+import java.lang.reflect.InvocationTargetException;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Map;
+import java.util.jar.JarFile;
+
+/**
+ * The agent's entry point: {@code -javaagent:connmgr-agent.jar[=options]} ({@link #premain}) or
+ * {@code ./connmgr attach PID [options]} ({@link #agentmain}). Options are documented in the README's agent section.
+ *
+ * <p>It appends the agent jar to the bootstrap class path (for {@link io.connmgr.agent.bootstrap.Hooks}), unpacks
+ * the agent's world (connmgr, jetcd and everything they need) into a temporary jar, loads it in a class loader of
+ * its own whose parent is the platform class loader, and starts it there. The application's class loaders never see
+ * those classes.
+ *
+ * <p><b>Threading.</b> Runs on the JVM's main thread before {@code main} (premain) or on the attach listener
+ * thread; it does not wait for etcd. Never throws from {@code premain}: whatever goes wrong, the agent prints one
+ * line to standard error and the application runs without it.
+ */
+public final class ConnmgrAgent {
+
+  private static boolean started;
+
+  private ConnmgrAgent() {}
+
+  /** {@code -javaagent}: never throws. */
+  public static void premain(String options, Instrumentation inst) {
+    try {
+      start(options, inst, false);
+    } catch (Throwable t) {
+      System.err.println("[connmgr-agent] ERROR " + message(t) + "; the agent is disabled and the application runs"
+          + " without it");
+    }
+  }
+
+  /**
+   * Attach: throws (and the attaching side reports it, e.g. a bad option) if the agent cannot start; the
+   * application runs on either way.
+   */
+  public static void agentmain(String options, Instrumentation inst) throws Exception {
+    start(options, inst, true);
+  }
+
+  /**
+   * Checks agent options as the agent would, without starting it (the attach command runs this first, since a
+   * failing {@code agentmain} cannot tell the attaching side why).
+   *
+   * @throws IllegalArgumentException naming the key at fault
+   */
+  public static void checkOptions(Path agentJar, String options) throws Exception {
+    try {
+      world(agentJar.toFile()).loadClass("io.connmgr.agent.internal.AgentConfig").getMethod("load", String.class, Map.class)
+          .invoke(null, options, System.getenv());
+    } catch (InvocationTargetException e) {
+      throw e.getCause() instanceof Exception ex ? ex : e;
+    }
+  }
+
+  private static File agentJar() throws Exception {
+    return new File(ConnmgrAgent.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+  }
+
+  private static ClassLoader world(File agentJar) throws Exception {
+    return new URLClassLoader("connmgr-agent", new URL[] {unpackWorld(agentJar).toUri().toURL()},
+        ClassLoader.getPlatformClassLoader());
+  }
+
+  private static synchronized void start(String options, Instrumentation inst, boolean attached) throws Exception {
+    if (started) {
+      System.err.println("[connmgr-agent] INFO already loaded in this JVM; ignoring the second load");
+      return;
+    }
+    // first the hooks onto the boot class path, where both grpc-java and the agent's world find them
+    File jar = agentJar();
+    inst.appendToBootstrapClassLoaderSearch(new JarFile(jar));
+    Class<?> main = Class.forName("io.connmgr.agent.internal.AgentMain", true, world(jar));
+    try {
+      main.getMethod("start", String.class, Instrumentation.class, boolean.class)
+          .invoke(null, options, inst, attached);
+    } catch (InvocationTargetException e) {
+      throw e.getCause() instanceof Exception ex ? ex : e;
+    }
+    started = true;
+  }
+
+  private static Path unpackWorld(File agentJar) throws IOException {
+    try (JarFile jar = new JarFile(agentJar);
+        InputStream in = jar.getInputStream(jar.getEntry("connmgr-agent/world.jar"))) {
+      Path out = Files.createTempFile("connmgr-agent-world-", ".jar");
+      out.toFile().deleteOnExit();
+      Files.copy(in, out, StandardCopyOption.REPLACE_EXISTING);
+      return out;
+    } catch (NullPointerException e) {
+      throw new IOException(agentJar + " has no connmgr-agent/world.jar: not a complete connmgr agent jar");
+    }
+  }
+
+  private static String message(Throwable t) {
+    Throwable c = t instanceof InvocationTargetException && t.getCause() != null ? t.getCause() : t;
+    return c.getMessage() != null ? c.getMessage() : c.toString();
+  }
+}

@@ -1,0 +1,90 @@
+package io.connmgr.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.connmgr.agent.internal.AgentConfig;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The agent's configuration: precedence, defaults and errors that name the key and where it came from. */
+class AgentConfigTest {
+
+  @TempDir
+  Path dir;
+
+  @Test
+  void defaults() {
+    AgentConfig c = AgentConfig.load(null, Map.of());
+    assertThat(c.etcd()).containsExactly("http://127.0.0.1:2379");
+    assertThat(c.root()).isEqualTo("by-dev/meta/session/");
+    assertThat(c.targets()).isEmpty();
+    assertThat(c.roles()).isEmpty();
+    assertThat(c.retryInitial()).isEqualTo(Duration.ofMillis(100));
+    assertThat(c.retryMax()).isEqualTo(Duration.ofSeconds(5));
+    assertThat(c.log()).isEqualTo("info");
+    assertThat(c.enabled()).isTrue();
+  }
+
+  @Test
+  void optionsWinOverTheFileWhichWinsOverTheEnvironment() throws Exception {
+    Path file = Files.writeString(dir.resolve("agent.properties"),
+        "root=file/\nroles=querynode\nretry.max=7s\n");
+    AgentConfig c = AgentConfig.load("config=" + file + ";root=options/;targets=LB:19530=querynode,db:1=datanode",
+        Map.of("CONNMGR_ROOT", "env/", "CONNMGR_ROLES", "proxy", "CONNMGR_RETRY_MAX", "9s", "CONNMGR_LOG", "debug",
+            "CONNMGR_ETCD", "http://10.0.0.1:2379, http://10.0.0.2:2379"));
+    assertThat(c.root()).isEqualTo("options/");
+    assertThat(c.roles()).containsExactly("querynode");
+    assertThat(c.retryMax()).isEqualTo(Duration.ofSeconds(7));
+    assertThat(c.log()).isEqualTo("debug");
+    assertThat(c.etcd()).containsExactly("http://10.0.0.1:2379", "http://10.0.0.2:2379");
+    assertThat(c.targets()).containsEntry("lb:19530", "querynode").containsEntry("db:1", "datanode");
+  }
+
+  @Test
+  void theConfigFileCanComeFromTheEnvironment() throws Exception {
+    Path file = Files.writeString(dir.resolve("agent.properties"), "roles=indexnode\n");
+    assertThat(AgentConfig.load("", Map.of("CONNMGR_CONFIG", file.toString())).roles()).containsExactly("indexnode");
+  }
+
+  @Test
+  void errorsNameTheKeyAndWhereItCameFrom() throws Exception {
+    assertThatThrownBy(() -> AgentConfig.load("etcd=localhost:2379", Map.of()))
+        .hasMessageStartingWith("etcd (agent option etcd): 'localhost:2379' is not an etcd URL");
+    assertThatThrownBy(() -> AgentConfig.load(null, Map.of("CONNMGR_TARGETS", "lb=querynode")))
+        .hasMessage("targets (environment variable CONNMGR_TARGETS): 'lb' is not host:port");
+    assertThatThrownBy(() -> AgentConfig.load("targets=lb:70000=querynode", Map.of()))
+        .hasMessage("targets (agent option targets): 'lb:70000' has no port in 1..65535");
+    assertThatThrownBy(() -> AgentConfig.load("roles=query node", Map.of()))
+        .hasMessageContaining("roles (agent option roles): 'query node' is not a role name");
+    assertThatThrownBy(() -> AgentConfig.load("retry.initial=2s;retry.max=1s", Map.of()))
+        .hasMessageStartingWith("retry.max (agent option retry.max): must be at least initial");
+    assertThatThrownBy(() -> AgentConfig.load("colour=blue", Map.of()))
+        .hasMessageStartingWith("agent option 'colour' is unknown; known keys: etcd, root, roles, targets");
+    assertThatThrownBy(() -> AgentConfig.load("etcd", Map.of()))
+        .hasMessageStartingWith("agent option 'etcd' is not key=value");
+    assertThatThrownBy(() -> AgentConfig.load("log=loud", Map.of()))
+        .hasMessage("log (agent option log): 'loud' is not one of error, warn, info, debug");
+    assertThatThrownBy(() -> AgentConfig.load("config=" + dir.resolve("missing"), Map.of()))
+        .hasMessageStartingWith("config: cannot read");
+    Path file = Files.writeString(dir.resolve("bad.properties"), "root=nope\n");
+    assertThatThrownBy(() -> AgentConfig.load("config=" + file, Map.of()))
+        .hasMessageStartingWith("root (file " + file + ", root): ");
+  }
+
+  @Test
+  void tlsFilesMustExistAndGoWithHttps() throws Exception {
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + dir.resolve("ca.pem"), Map.of()))
+        .hasMessage("tls.ca (agent option tls.ca): cannot read " + dir.resolve("ca.pem"));
+    Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + ca + ";tls.cert=" + ca, Map.of()))
+        .hasMessage("tls.key (default): required with tls.cert");
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + ca, Map.of()))
+        .hasMessage("etcd (default): TLS is configured, so every URL must be https://");
+    assertThat(AgentConfig.load("tls.ca=" + ca + ";etcd=https://etcd:2379", Map.of()).tlsCa()).isEqualTo(ca);
+  }
+}
