@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.instrument.Instrumentation;
 import java.lang.reflect.InvocationTargetException;
+import java.net.URI;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
@@ -65,7 +66,16 @@ public final class ConnmgrAgent {
     }
   }
 
+  /**
+   * The jar the JVM loaded the agent from: the one on the system class path that holds the world (this class may
+   * come from elsewhere if the application has connmgr-agent on its class path too).
+   */
   private static File agentJar() throws Exception {
+    URL world = ClassLoader.getSystemResource("connmgr-agent/world.jar");
+    if (world != null && "jar".equals(world.getProtocol())) {
+      String path = world.getPath();
+      return new File(new URI(path.substring(0, path.indexOf("!/"))));
+    }
     return new File(ConnmgrAgent.class.getProtectionDomain().getCodeSource().getLocation().toURI());
   }
 

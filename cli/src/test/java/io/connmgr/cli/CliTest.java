@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.connmgr.testing.ChildJvm;
 import io.connmgr.testing.EtcdCluster;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
@@ -56,6 +57,9 @@ class CliTest {
         ByteSequence.from(value, StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS);
   }
 
+  /** Built by the agent module before this one. */
+  private static final String AGENT_JAR = "../agent/target/connmgr-agent.jar";
+
   private record Result(int code, String out, String err) {}
 
   private static Result run(String... args) {
@@ -88,6 +92,33 @@ class CliTest {
     assertThat(r.code()).isZero();
     assertThat(r.out()).contains("querynode-6", "10.97.6.6:21123", "2.4.5").doesNotContain("QueryNode ");
     assertThat(r.out()).contains("1 session(s) at revision");
+  }
+
+  @Test
+  void attachLoadsTheAgentIntoARunningJvmAndSaysSo() throws Exception {
+    try (ChildJvm jvm = ChildJvm.start(io.connmgr.testing.EchoServerMain.class, "1", "querynode", "0")) {
+      jvm.awaitLine("LISTENING", java.time.Duration.ofSeconds(60));
+      String pid = Long.toString(jvm.process().pid());
+      Result bad = run("attach", pid, "--agent-jar", AGENT_JAR, "--target", "nonsense");
+      assertThat(bad.code()).isEqualTo(2);
+      assertThat(bad.err().strip()).isEqualTo("connmgr: targets (agent option targets): 'nonsense' is not"
+          + " host:port=role");
+
+      Result r = run("attach", pid, "--agent-jar", AGENT_JAR, "--etcd", etcd.clientEndpoint(0), "--target",
+          "lb:19530=querynode");
+      assertThat(r.code()).as(r.err()).isZero();
+      assertThat(r.out()).startsWith("connmgr agent loaded into JVM " + pid + ": channels it builds from now on to"
+          + " session:///<role> targets and to lb:19530=querynode are managed by connmgr");
+      assertThat(jvm.awaitLine("[connmgr-agent] INFO AgentMain - started (attached)", java.time.Duration.ofSeconds(30)))
+          .contains("targets={lb:19530=querynode}");
+    }
+  }
+
+  @Test
+  void attachNeedsAProcessId() {
+    Result r = run("attach", "my-app", "--agent-jar", AGENT_JAR);
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err().strip()).isEqualTo("connmgr: PID must be a process id, was 'my-app'");
   }
 
   @Test
