@@ -12,6 +12,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Map;
+import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 
 /**
@@ -19,7 +20,7 @@ import java.util.jar.JarFile;
  * {@code ./connmgr attach PID [options]} ({@link #agentmain}). Options are documented in the README's agent section.
  *
  * <p>It appends the agent jar to the bootstrap class path (for {@link io.connmgr.agent.bootstrap.Hooks}), unpacks
- * the agent's world (connmgr, jetcd and everything they need) into a temporary jar, loads it in a class loader of
+ * the agent's world (connmgr, jetcd and everything they need) into {@code java.io.tmpdir} (once per agent jar), loads it in a class loader of
  * its own whose parent is the platform class loader, and starts it there. The application's class loaders never see
  * those classes.
  *
@@ -102,15 +103,30 @@ public final class ConnmgrAgent {
     started = true;
   }
 
+  /**
+   * world.jar, unpacked once per agent jar (named by its size and time) into the temporary directory and reused by
+   * later JVMs; written to a temporary name and moved into place, so concurrent JVMs never see half a file.
+   */
   private static Path unpackWorld(File agentJar) throws IOException {
-    try (JarFile jar = new JarFile(agentJar);
-        InputStream in = jar.getInputStream(jar.getEntry("connmgr-agent/world.jar"))) {
-      Path out = Files.createTempFile("connmgr-agent-world-", ".jar");
-      out.toFile().deleteOnExit();
-      Files.copy(in, out, StandardCopyOption.REPLACE_EXISTING);
+    Path dir = Path.of(System.getProperty("java.io.tmpdir"), "connmgr-agent-" + System.getProperty("user.name"));
+    Path out = dir.resolve("world-" + agentJar.length() + "-" + agentJar.lastModified() + ".jar");
+    try (JarFile jar = new JarFile(agentJar)) {
+      JarEntry entry = jar.getJarEntry("connmgr-agent/world.jar");
+      if (entry == null) {
+        throw new IOException(agentJar + " has no connmgr-agent/world.jar: not a complete connmgr agent jar");
+      }
+      if (Files.isRegularFile(out) && Files.size(out) == entry.getSize()) {
+        return out;
+      }
+      Files.createDirectories(dir);
+      Path tmp = Files.createTempFile(dir, "world-", ".tmp");
+      try (InputStream in = jar.getInputStream(entry)) {
+        Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      } finally {
+        Files.deleteIfExists(tmp);
+      }
       return out;
-    } catch (NullPointerException e) {
-      throw new IOException(agentJar + " has no connmgr-agent/world.jar: not a complete connmgr agent jar");
     }
   }
 

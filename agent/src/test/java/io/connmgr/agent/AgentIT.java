@@ -220,7 +220,7 @@ class AgentIT {
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");
 
     Attach.attach(Long.toString(app.process().pid()), AGENT, options(";targets=" + server.address() + "=querynode"));
-    app.awaitLine("[connmgr-agent] INFO AgentMain - started (attached)", WAIT);
+    app.awaitLine("[connmgr-agent] INFO AgentMain - started (attached) in ", WAIT);
 
     assertThat(ask(app, "channel managed " + server.address(), "CHANNEL")).isEqualTo("CHANNEL " + server.address());
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");

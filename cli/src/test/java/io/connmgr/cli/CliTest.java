@@ -109,7 +109,7 @@ class CliTest {
       assertThat(r.code()).as(r.err()).isZero();
       assertThat(r.out()).startsWith("connmgr agent loaded into JVM " + pid + ": channels it builds from now on to"
           + " session:///<role> targets and to lb:19530=querynode are managed by connmgr");
-      assertThat(jvm.awaitLine("[connmgr-agent] INFO AgentMain - started (attached)", java.time.Duration.ofSeconds(30)))
+      assertThat(jvm.awaitLine("[connmgr-agent] INFO AgentMain - started (attached) in ", java.time.Duration.ofSeconds(30)))
           .contains("targets={lb:19530=querynode}");
     }
   }

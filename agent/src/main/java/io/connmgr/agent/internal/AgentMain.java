@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * grpc-java in every class loader that has it, and installs the {@link ChannelHook}.
  *
  * <p><b>Threading.</b> {@link #start} runs on the thread that loads the agent and returns once the advice is
- * installed; it never waits for etcd (a configured {@code roles} list is warmed up on a daemon thread).
+ * installed; it never waits for etcd. With {@code roles} or {@code targets} configured, a daemon thread connects to
+ * etcd and reads those roles meanwhile, so that the application's first channel finds the connection up.
  */
 public final class AgentMain {
 
@@ -44,6 +45,7 @@ public final class AgentMain {
    *     the application runs without the agent; attach reports it to the attaching command)
    */
   public static void start(String options, Instrumentation inst, boolean attached) {
+    long t0 = System.nanoTime();
     AgentConfig config = AgentConfig.load(options, System.getenv());
     AgentLogger.setLevel(config.log());
     Logger log = LoggerFactory.getLogger(AgentMain.class);
@@ -53,9 +55,11 @@ public final class AgentMain {
     }
     ChannelHook hook = new ChannelHook(config, AgentMain.class.getClassLoader());
     Hooks.install(hook);
-    install(inst, log);
-    log.info("started{}: {}", attached ? " (attached)" : "", config.describe());
-    if (!config.roles().isEmpty()) {
+    install(inst, log, attached);
+    log.info("started{} in {} ms: {}", attached ? " (attached)" : "", (System.nanoTime() - t0) / 1_000_000,
+        config.describe());
+    if (!config.roles().isEmpty() || !config.targets().isEmpty()) {
+      // connect to etcd while the application starts, not when its first channel asks
       Thread warm = new Thread(() -> warmUp(hook, config, log), "connmgr-agent-warmup");
       warm.setDaemon(true);
       warm.setContextClassLoader(AgentMain.class.getClassLoader());
@@ -65,7 +69,9 @@ public final class AgentMain {
 
   private static void warmUp(ChannelHook hook, AgentConfig config, Logger log) {
     Discovery d = hook.discovery();
-    for (String role : config.roles()) {
+    java.util.Set<String> roles = new java.util.TreeSet<>(config.roles());
+    roles.addAll(config.targets().values());
+    for (String role : roles) {
       d.snapshot(role).whenComplete((s, e) -> {
         if (e != null) {
           log.warn("etcd not reachable yet for role {}: {}", role, e.getMessage());
@@ -76,7 +82,7 @@ public final class AgentMain {
     }
   }
 
-  private static void install(Instrumentation inst, Logger log) {
+  private static void install(Instrumentation inst, Logger log, boolean attached) {
     Map<ClassLoader, Boolean> hasGrpc = new ConcurrentHashMap<>();
     ClassLoader world = AgentMain.class.getClassLoader();
     // the application's class loaders that have gRPC; never the agent's world (jetcd's own grpc-java stays as is)
@@ -84,7 +90,9 @@ public final class AgentMain {
         && hasGrpc.computeIfAbsent(cl, l -> l.getResource("io/grpc/ManagedChannelBuilder.class") != null);
     new AgentBuilder.Default()
         .disableClassFormatChanges()
-        .with(AgentBuilder.RedefinitionStrategy.RETRANSFORMATION)
+        // attached to a running JVM, grpc-java may be loaded already: retransform it; at premain nothing is
+        .with(attached ? AgentBuilder.RedefinitionStrategy.RETRANSFORMATION
+            : AgentBuilder.RedefinitionStrategy.DISABLED)
         .with(AgentBuilder.InitializationStrategy.NoOp.INSTANCE)
         .with(AgentBuilder.TypeStrategy.Default.DECORATE)
         .with(new AgentBuilder.Listener.Adapter() {
