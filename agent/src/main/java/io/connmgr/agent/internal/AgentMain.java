@@ -14,6 +14,7 @@ import io.connmgr.agent.bootstrap.Hooks;
 import io.connmgr.agent.internal.log.AgentLogger;
 import io.connmgr.discovery.Discovery;
 import java.lang.instrument.Instrumentation;
+import java.net.InetAddress;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import net.bytebuddy.agent.builder.AgentBuilder;
@@ -58,6 +59,10 @@ public final class AgentMain {
     install(inst, log, attached);
     log.info("started{} in {} ms: {}", attached ? " (attached)" : "", (System.nanoTime() - t0) / 1_000_000,
         config.describe());
+    // java.net.InetAddress initialized here, on the thread that loads the agent, before any thread of ours runs:
+    // on JDK 17 a thread initializing InetAddress (it loads libnet) while another loads a native library whose
+    // JNI_OnLoad needs InetAddress (Netty's epoll, in the application) deadlock on the JDK's native-library lock
+    InetAddress.getLoopbackAddress();
     if (!config.roles().isEmpty() || !config.targets().isEmpty()) {
       // connect to etcd while the application starts, not when its first channel asks
       Thread warm = new Thread(() -> warmUp(hook, config, log), "connmgr-agent-warmup");
