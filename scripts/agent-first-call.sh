@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 rounds="${1:-10}"
 [ -f agent/target/connmgr-agent.jar ] && [ -f agent-testapp/grpc-latest/target/echo-app.jar ] \
   || mvn -q -B -DskipTests package -pl agent -am
-mvn -q -o -B dependency:build-classpath -pl testing -Dmdep.outputFile=target/testing.cp >/dev/null
+mvn -q -o -B -Dstyle.color=never dependency:build-classpath -pl testing -Dmdep.outputFile=target/testing.cp >/dev/null
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 etcd --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
