@@ -23,7 +23,6 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Properties;
 import java.util.Set;
@@ -162,11 +161,16 @@ public final class ScenarioRunner {
     }
   }
 
-  private static void versions(ObjectNode v, Client client, EtcdCluster etcd) {
-    v.put("connmgr", mavenVersion("io.connmgr", "connmgr-connection"));
-    v.put("grpc", mavenVersion("io.grpc", "grpc-core"));
-    v.put("netty", mavenVersion("io.netty", "netty-common"));
-    v.put("jetcd", mavenVersion("io.etcd", "jetcd-core"));
+  private static void versions(ObjectNode v, Client client, EtcdCluster etcd) throws IOException {
+    Properties p = new Properties();
+    try (InputStream in = ScenarioRunner.class.getResourceAsStream("versions.properties")) {
+      if (in != null) {
+        p.load(in);
+      }
+    }
+    for (String k : List.of("connmgr", "grpc", "netty", "jetcd", "protobuf")) {
+      v.put(k, p.getProperty(k, "unknown"));
+    }
     String etcdVersion;
     try {
       etcdVersion = client.getMaintenanceClient().statusMember(etcd.clientEndpoint(0)).get(10, TimeUnit.SECONDS)
@@ -177,19 +181,4 @@ public final class ScenarioRunner {
     v.put("etcd", etcdVersion);
   }
 
-  private static String mavenVersion(String group, String artifact) {
-    String path = "META-INF/maven/" + group + "/" + artifact + "/pom.properties";
-    try (InputStream in = ScenarioRunner.class.getClassLoader().getResourceAsStream(path)) {
-      if (in != null) {
-        Properties p = new Properties();
-        p.load(in);
-        return p.getProperty("version", "unknown");
-      }
-    } catch (IOException e) {
-      // fall through
-    }
-    Package p = Arrays.stream(Package.getPackages()).filter(x -> x.getName().startsWith(group)).findFirst()
-        .orElse(null);
-    return p != null && p.getImplementationVersion() != null ? p.getImplementationVersion() : "unknown";
-  }
 }

@@ -12,11 +12,12 @@ public final class SvgChart {
 
   private static final String[] COLORS = {"#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"};
   private static final int W = 760;
-  private static final int H = 400;
+  private static final int PLOT_H = 300;
   private static final int LEFT = 60;
   private static final int RIGHT = 20;
   private static final int TOP = 40;
   private static final int BOTTOM = 50;
+  private static final int LEGEND_LINE = 18;
   private static final int MAX_POINTS = 600;
 
   private SvgChart() {}
@@ -39,11 +40,12 @@ public final class SvgChart {
     int decLo = (int) Math.floor(Math.log10(lo));
     int decHi = Math.max(decLo + 1, (int) Math.ceil(Math.log10(hi)));
     double plotW = W - LEFT - RIGHT;
-    double plotH = H - TOP - BOTTOM;
+    double plotH = PLOT_H;
+    int height = TOP + PLOT_H + BOTTOM + LEGEND_LINE * chart.series().size() + 8;
     StringBuilder b = new StringBuilder();
     b.append(String.format(Locale.ROOT, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-        + "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">%n", W, H, W, H));
-    b.append(String.format(Locale.ROOT, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>%n", W, H));
+        + "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"12\">%n", W, height, W, height));
+    b.append(String.format(Locale.ROOT, "<rect width=\"%d\" height=\"%d\" fill=\"white\"/>%n", W, height));
     b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>%n",
         LEFT, escape(chart.title())));
     // grid and axes
@@ -64,7 +66,7 @@ public final class SvgChart {
           y + 4, p));
     }
     b.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">latency (ms, log scale)"
-        + "</text>%n", LEFT + plotW / 2, H - 10));
+        + "</text>%n", LEFT + plotW / 2, TOP + PLOT_H + 34));
     b.append(String.format(Locale.ROOT, "<text transform=\"translate(16 %.1f) rotate(-90)\" text-anchor=\"middle\">"
         + "trials at most this fast</text>%n", TOP + plotH / 2));
     // series
@@ -87,7 +89,7 @@ public final class SvgChart {
       }
       b.append(String.format(Locale.ROOT, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"%s\" points=\"%s\"/>%n",
           color, i == 0 ? "2.5" : "1.8", pts.toString().trim()));
-      double ly = TOP + 14 + i * 16;
+      double ly = TOP + PLOT_H + BOTTOM + 6 + i * LEGEND_LINE;
       b.append(line(LEFT + 10, ly - 4, LEFT + 30, ly - 4, color, 3));
       b.append(String.format(Locale.ROOT, "<text x=\"%d\" y=\"%.1f\">%s — p50 %s, p99 %s (n=%d)</text>%n", LEFT + 36,
           ly, escape(series.get(i).label()), Results.ms(series.get(i).p50Ms()), Results.ms(series.get(i).p99Ms()),
