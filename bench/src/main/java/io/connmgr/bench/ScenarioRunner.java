@@ -40,7 +40,7 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Run from the repository root, after {@code mvn -o -q -B -DskipTests package -pl bench -am}:
  * <pre>
- * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner            # full: about 6 minutes
+ * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner            # full: about 3 minutes
  * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner --quick    # smoke test: under 2 minutes
  * </pre>
  * Options: {@code --out DIR}; {@code --only a,b} runs only the named scenarios ({@code fail-fast}, {@code events},

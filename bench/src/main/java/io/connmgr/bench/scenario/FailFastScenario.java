@@ -4,8 +4,10 @@ import static io.connmgr.bench.scenario.Results.ms;
 import static io.connmgr.bench.scenario.Results.ratio;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.connmgr.connection.ConnectionListener;
 import io.connmgr.connection.ConnectionManager;
 import io.connmgr.connection.ConnectionOptions;
+import io.connmgr.connection.ServerKey;
 import io.connmgr.connection.ServerState;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
@@ -71,6 +73,9 @@ public final class FailFastScenario implements Scenario {
     Latency failFast = new Latency("connmgr: in-flight call failed");
     Latency watch = new Latency("etcd watch: DELETE delivered");
     Latency paired = new Latency("connmgr minus etcd watch, same trial");
+    Latency toRemoved = new Latency("etcd watch → connmgr removed the server (its listener)");
+    Latency toFailed = new Latency("connmgr removed the server → the call's observer failed");
+    AtomicLong removedAt = new AtomicLong();
     Latency roundRobin = new Latency("grpc-java round_robin, address removed (deadline " + cap + " ms)");
     Latency deadline = new Latency("plain grpc-java channel (deadline " + cap + " ms)");
     Map<Status.Code, Integer> rrStatuses = new ConcurrentHashMap<>();
@@ -100,7 +105,13 @@ public final class FailFastScenario implements Scenario {
               }
             }
           });
-      ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(discovery).dependsOn(ROLE).build());
+      ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(discovery).dependsOn(ROLE)
+          .listener(new ConnectionListener() {
+            @Override
+            public void removed(ServerKey server, String reason) {
+              removedAt.set(System.nanoTime()); // on the control thread, right after the calls were cancelled
+            }
+          }).build());
       ManagedChannel plain = NettyChannelBuilder.forAddress(EchoServer.HOST, a.port()).usePlaintext().build();
       @SuppressWarnings("deprecation")
       ManagedChannel rr = NettyChannelBuilder.forTarget(ManualResolver.SCHEME + ":///" + ROLE)
@@ -133,9 +144,11 @@ public final class FailFastScenario implements Scenario {
           startRoundRobinHoldOnA(rr, a, b, cap, t0, measured, roundRobin, rrStatuses, pendingBaselines);
 
           deletedSeen.remove(keyA);
+          removedAt.set(0);
           t0.set(System.nanoTime());
           env.writer().getKVClient().delete(Env.bytes(keyA));
-          Env.await(() -> failedAt.get() != 0 && deletedSeen.containsKey(keyA), "the deletion to fail the call");
+          Env.await(() -> failedAt.get() != 0 && deletedSeen.containsKey(keyA) && removedAt.get() != 0,
+              "the deletion to fail the call");
           if (failedWith.get().getCode() != Status.Code.UNAVAILABLE) {
             throw new IllegalStateException("connmgr's call ended with " + failedWith.get());
           }
@@ -143,6 +156,8 @@ public final class FailFastScenario implements Scenario {
             failFast.record(failedAt.get() - t0.get());
             watch.record(deletedSeen.get(keyA) - t0.get());
             paired.record(failedAt.get() - deletedSeen.get(keyA)); // negative (connmgr first) counts as 0
+            toRemoved.record(removedAt.get() - deletedSeen.get(keyA));
+            toFailed.record(failedAt.get() - removedAt.get());
           }
         }
         Env.await(() -> pendingBaselines.get() == 0, Duration.ofMillis(cap + 30_000), "the baseline calls to end");
@@ -158,6 +173,8 @@ public final class FailFastScenario implements Scenario {
     ff.put("minusWatchP50Ms", Results.round(failFast.p50Ms() - watch.p50Ms()));
     ff.put("minusWatchP99Ms", Results.round(failFast.p99Ms() - watch.p99Ms()));
     paired.writeTo(ff.putObject("pairedMinusWatch"));
+    toRemoved.writeTo(ff.putObject("watchToRemoved"));
+    toFailed.writeTo(ff.putObject("removedToCallFailed"));
     watch.writeTo(results.node("watch"));
     roundRobin.writeTo(results.node("baselineRoundRobin")).put("deadlineMs", cap)
         .set("statuses", Results.MAPPER.valueToTree(new TreeMap<>(rrStatuses)));
@@ -191,7 +208,11 @@ public final class FailFastScenario implements Scenario {
         "", "");
     s.note("Per trial, connmgr's failure minus the raw watch's delivery of the same deletion: p50 "
         + ms(paired.p50Ms()) + ", p99 " + ms(paired.p99Ms()) + ", max " + ms(paired.maxMs()) + " (connmgr has its "
-        + "own etcd connection and watch stream; a negative difference counts as 0).");
+        + "own etcd connection and watch stream; a negative difference counts as 0). Split: raw watch → connmgr "
+        + "removed the server (its own watch stream, decoding, hand-off to the control thread, cancel) p50 "
+        + ms(toRemoved.p50Ms()) + ", p99 " + ms(toRemoved.p99Ms()) + "; removed → the call's observer saw the "
+        + "failure (grpc-java delivers onClose on the call's executor) p50 " + ms(toFailed.p50Ms()) + ", p99 "
+        + ms(toFailed.p99Ms()) + ".");
     s.note("How the grpc-java baseline calls ended: round_robin " + new TreeMap<>(rrStatuses) + ", plain channel "
         + new TreeMap<>(deadlineStatuses) + ". A baseline figure just under " + cap + " ms is its deadline (set when "
         + "the call started, a moment before the delete), not a detection.");
