@@ -3,6 +3,7 @@ package io.connmgr.bench.scenario;
 import io.grpc.EquivalentAddressGroup;
 import io.grpc.NameResolver;
 import io.grpc.Status;
+import io.grpc.StatusOr;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.util.ArrayList;
@@ -103,7 +104,7 @@ public final class ManualResolver extends NameResolver.Factory {
       if (g.isEmpty()) {
         listener.onError(Status.UNAVAILABLE.withDescription("no address"));
       } else {
-        listener.onResult(ResolutionResult.newBuilder().setAddresses(g).build());
+        listener.onResult(ResolutionResult.newBuilder().setAddressesOrError(StatusOr.fromValue(g)).build());
       }
     }
 

@@ -1,7 +1,6 @@
 package io.connmgr.bench.scenario;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import java.util.Iterator;
 import java.util.Map;
 
 /** Renders {@link Results} as the markdown report written beside {@code latest.json}. */
@@ -19,8 +18,7 @@ public final class MarkdownReport {
         .append(" cores, ").append(m.path("os").asText()).append(", ").append(m.path("jdk").asText()).append("; ");
     JsonNode v = root.path("versions");
     StringBuilder vs = new StringBuilder();
-    for (Iterator<Map.Entry<String, JsonNode>> it = v.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> e = it.next();
+    for (Map.Entry<String, JsonNode> e : v.properties()) {
       vs.append(vs.length() == 0 ? "" : ", ").append(e.getKey()).append(' ').append(e.getValue().asText());
     }
     b.append(vs).append(". Every baseline was measured in the same run, against the same etcd and servers. ")
