@@ -77,6 +77,7 @@ public final class ConnectionManager implements AutoCloseable {
   private final boolean ownsTimers;
   private final Cache<ServerKey, ManagedChannel> pool;
   private final RetryConfig retryConfig;
+  private final boolean powerOfTwo;
   private final CompletableFuture<Void> ready = new CompletableFuture<>();
 
   private final LongAdder connectAttempts = new LongAdder();
@@ -86,6 +87,14 @@ public final class ConnectionManager implements AutoCloseable {
 
   // published to the call path
   private volatile Map<String, RoleView> views = Map.of();
+  /** Every role ever published, each in a holder that lives as long as the manager; copy-on-write, grows only. */
+  private volatile Map<String, RoleSlot> slots = Map.of();
+  /**
+   * The slot the last lookup found: a racy single-entry cache, so that a caller asking for the same role again skips
+   * the map (an identity compare when it passes the same {@code String}). Safe without synchronisation: a slot's
+   * {@code role} is final and its {@code view} volatile.
+   */
+  private RoleSlot lastSlot;
   private volatile ManagerState state = ManagerState.INITIALIZING;
 
   // control-thread only
@@ -105,6 +114,7 @@ public final class ConnectionManager implements AutoCloseable {
   private ConnectionManager(ConnectionOptions options) {
     this.options = options;
     this.layout = options.discovery().layout();
+    this.powerOfTwo = options.picker() == Picker.POWER_OF_TWO_CHOICES;
     AtomicInteger n = new AtomicInteger();
     this.controlThread = Executors.newSingleThreadExecutor(r -> {
       Thread t = new Thread(r, "connmgr-control-" + n.incrementAndGet());
@@ -173,8 +183,8 @@ public final class ConnectionManager implements AutoCloseable {
    * offline or removed, calls on the returned channel fail at once with {@code UNAVAILABLE} naming it.
    */
   public Channel channel(String role, long serverId) {
-    RoleView v = views.get(role);
-    ServerEntry e = v == null ? null : v.byId(serverId);
+    RoleSlot s = slotOf(role);
+    ServerEntry e = s == null ? null : RoleView.find(s.table, serverId);
     if (e == null) {
       return unavailable(role + "-" + serverId + " is not a known server");
     }
@@ -187,8 +197,8 @@ public final class ConnectionManager implements AutoCloseable {
    * none available, calls fail at once with {@code UNAVAILABLE}.
    */
   public Channel pick(String role) {
-    RoleView v = views.get(role);
-    ServerEntry e = v == null ? null : v.pick(options.picker() == Picker.POWER_OF_TWO_CHOICES);
+    RoleView v = viewOf(role);
+    ServerEntry e = v == null ? null : v.pick(powerOfTwo);
     if (e == null) {
       return unavailable("no available server of role " + role);
     }
@@ -200,12 +210,49 @@ public final class ConnectionManager implements AutoCloseable {
    * when it changes; calls fail at once with {@code UNAVAILABLE} while none is known.
    */
   public Channel active(String role) {
-    RoleView v = views.get(role);
+    RoleView v = viewOf(role);
     ServerEntry e = v == null ? null : v.active;
     if (e == null) {
       return unavailable("no active server of role " + role + " is known");
     }
     return e.channel;
+  }
+
+  /** The published view of {@code role}, or {@code null}. Any thread; no allocation. */
+  private RoleView viewOf(String role) {
+    RoleSlot s = slotOf(role);
+    return s == null ? null : s.view;
+  }
+
+  /** The slot of {@code role}, or {@code null} if the role was never published. Any thread; no allocation. */
+  private RoleSlot slotOf(String role) {
+    RoleSlot s = lastSlot;
+    if (s == null || (s.role != role && !s.role.equals(role))) {
+      s = slots.get(role);
+      if (s != null) {
+        lastSlot = s;
+      }
+    }
+    return s;
+  }
+
+  /** One role's current view, in a holder the call path may cache. */
+  private static final class RoleSlot {
+    private static final ServerEntry[] EMPTY = new RoleView(List.of(), null, new AtomicInteger()).idTable();
+
+    final String role;
+    volatile RoleView view;
+    /** {@code view.idTable()} (an empty table while there is no view): one load less for {@link #channel}. */
+    volatile ServerEntry[] table = EMPTY;
+
+    RoleSlot(String role) {
+      this.role = role;
+    }
+
+    void set(RoleView v) {
+      view = v;
+      table = v == null ? EMPTY : v.idTable();
+    }
   }
 
   private static Channel unavailable(String description) {
@@ -214,7 +261,7 @@ public final class ConnectionManager implements AutoCloseable {
 
   /** The state of one server, or {@code null} if unknown. */
   public ServerState serverState(String role, long serverId) {
-    RoleView v = views.get(role);
+    RoleView v = viewOf(role);
     ServerEntry e = v == null ? null : v.byId(serverId);
     return e == null ? null : e.state;
   }
@@ -609,7 +656,7 @@ public final class ConnectionManager implements AutoCloseable {
     } else {
       next.put(role, view(role, of));
     }
-    views = Map.copyOf(next);
+    setViews(next);
     updateState();
     List<Consumer<List<ServerClient>>> watchers = clientWatchers.get(role);
     if (watchers != null && !watchers.isEmpty()) {
@@ -627,6 +674,23 @@ public final class ConnectionManager implements AutoCloseable {
     }
     Map<String, RoleView> next = new HashMap<>();
     byRole.forEach((role, list) -> next.put(role, view(role, list)));
+    setViews(next);
+  }
+
+  /** Publishes {@code next} to the call path: the views map and every role's slot. Control thread. */
+  private void setViews(Map<String, RoleView> next) {
+    Map<String, RoleSlot> current = slots;
+    if (!current.keySet().containsAll(next.keySet())) {
+      Map<String, RoleSlot> grown = new HashMap<>(current);
+      for (String role : next.keySet()) {
+        grown.computeIfAbsent(role, RoleSlot::new);
+      }
+      current = Map.copyOf(grown);
+      slots = current;
+    }
+    for (RoleSlot slot : current.values()) {
+      slot.set(next.get(slot.role));
+    }
     views = Map.copyOf(next);
   }
 
@@ -690,7 +754,7 @@ public final class ConnectionManager implements AutoCloseable {
       }
       entries.clear();
       bySessionKey.clear();
-      views = Map.of();
+      setViews(Map.of());
       pool.asMap().values().forEach(ManagedChannel::shutdownNow);
       pool.invalidateAll();
       ready.completeExceptionally(new IllegalStateException("connection manager closed"));

@@ -97,6 +97,7 @@ public final class EchoServer implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final Set<HeldCall> holds = ConcurrentHashMap.newKeySet();
   private final AtomicLong callsServed = new AtomicLong();
+  private final AtomicLong holdsStarted = new AtomicLong();
   private final EventLoopGroup bossGroup;
   private final EventLoopGroup workerGroup;
   /** The listening channel and every accepted connection, so {@link #kill()} can drop them like a crash. */
@@ -201,6 +202,14 @@ public final class EchoServer implements AutoCloseable {
   /** The number of {@code Hold} calls currently held open on this server. */
   public int inFlightHolds() {
     return holds.size();
+  }
+
+  /**
+   * The number of {@code Hold} calls that reached this server since it started (a monotonic counter: a caller can
+   * wait for its own call to arrive while other holds end concurrently).
+   */
+  public long holdsStarted() {
+    return holdsStarted.get();
   }
 
   /** The number of {@code Echo}, {@code Stream} and {@code Hold} calls this server completed successfully. */
@@ -377,6 +386,7 @@ public final class EchoServer implements AutoCloseable {
       HeldCall hold = new HeldCall(call, response(request.getMessage()));
       call.setOnCancelHandler(hold::abandon);
       holds.add(hold);
+      holdsStarted.incrementAndGet();
       if (request.getHoldMillis() > 0) {
         hold.timer = scheduleCompletion(hold, request.getHoldMillis());
       }

@@ -10,11 +10,12 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * An immutable view of one role's servers, rebuilt on the control thread at each change and read lock-free by the
- * call path. Lookups by id are a binary search over a sorted {@code long[]}: no boxing, no allocation.
+ * call path. Lookups by id go through an open-addressing table of entries (linear probing, load at most 1/2): usually
+ * one probe, no boxing, no allocation, none of a binary search's unpredictable branches.
  */
 public final class RoleView {
 
-  private final long[] ids;
+  private final ServerEntry[] table;
   private final ServerEntry[] byId;
   private final ServerEntry[] ready;
   private final ServerEntry[] pickable;
@@ -25,11 +26,17 @@ public final class RoleView {
     ServerEntry[] sorted = entries.toArray(new ServerEntry[0]);
     Arrays.sort(sorted, (a, b) -> Long.compare(a.key.serverId(), b.key.serverId()));
     this.byId = sorted;
-    this.ids = new long[sorted.length];
+    int capacity = Integer.highestOneBit(Math.max(1, sorted.length) * 2) * 2; // a power of two >= 2n
+    this.table = new ServerEntry[capacity];
     List<ServerEntry> r = new ArrayList<>();
     List<ServerEntry> p = new ArrayList<>();
     for (int i = 0; i < sorted.length; i++) {
-      ids[i] = sorted[i].key.serverId();
+      long id = sorted[i].key.serverId();
+      int slot = slot(id) & (capacity - 1);
+      while (table[slot] != null) {
+        slot = (slot + 1) & (capacity - 1);
+      }
+      table[slot] = sorted[i];
       ServerState s = sorted[i].state;
       if (s == ServerState.READY) {
         r.add(sorted[i]);
@@ -44,10 +51,38 @@ public final class RoleView {
     this.next = next;
   }
 
+  /**
+   * The home slot of {@code id} before masking: {@code Long.hashCode} spread as {@code HashMap} does. Server ids are
+   * allocated from a counter, so consecutive ids land in consecutive slots (no collisions at all); a pattern that
+   * collides here collides as much in {@code HashMap} and {@code ConcurrentHashMap}.
+   */
+  private static int slot(long id) {
+    int h = (int) (id ^ (id >>> 32));
+    return h ^ (h >>> 16);
+  }
+
   /** The server with this id, or {@code null}. */
   public ServerEntry byId(long id) {
-    int i = Arrays.binarySearch(ids, id);
-    return i >= 0 ? byId[i] : null;
+    return find(table, id);
+  }
+
+  /**
+   * This view's id table, for callers that cache it ({@link #find}): a power-of-two array, immutable once published.
+   */
+  public ServerEntry[] idTable() {
+    return table;
+  }
+
+  /** The server with this id in {@code table} (an {@link #idTable()}), or {@code null}. */
+  public static ServerEntry find(ServerEntry[] table, long id) {
+    ServerEntry[] t = table;
+    int mask = t.length - 1; // index & (length - 1): the JIT drops the bounds checks
+    for (int i = slot(id) & mask; ; i = (i + 1) & mask) {
+      ServerEntry e = t[i];
+      if (e == null || e.serverId == id) {
+        return e;
+      }
+    }
   }
 
   /** Every server of the role, by id. */
@@ -75,6 +110,13 @@ public final class RoleView {
       ServerEntry b = from[rnd.nextInt(n)];
       return a.calls.size() <= b.calls.size() ? a : b;
     }
-    return from[(next.getAndIncrement() & Integer.MAX_VALUE) % n];
+    // plain (racy) reads and writes of the shared cursor: a lost update only repeats a server once, and it spares
+    // every call an atomic read-modify-write and a division
+    int i = next.getPlain();
+    if (i >= n || i < 0) {
+      i = 0;
+    }
+    next.setPlain(i + 1);
+    return from[i];
   }
 }

@@ -21,6 +21,8 @@ import java.util.function.Function;
 public final class ServerEntry {
 
   public final ServerKey key;
+  /** {@code key.serverId()}, one load away for the lookup tables. */
+  public final long serverId;
   public final CallTracker calls;
   public final Channel channel;
   private final Function<ServerEntry, ManagedChannel> pool;
@@ -41,6 +43,7 @@ public final class ServerEntry {
 
   public ServerEntry(ServerKey key, Session session, Function<ServerEntry, ManagedChannel> pool) {
     this.key = key;
+    this.serverId = key.serverId();
     this.session = session;
     this.pool = pool;
     this.calls = new CallTracker(Long.toString(key.serverId()), () -> refusal);
