@@ -26,7 +26,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -102,7 +101,20 @@ public final class ConnectionManager implements AutoCloseable {
   private final Map<String, ServerEntry> bySessionKey = new HashMap<>();
   private final Map<String, ServerKey> activeByRole = new HashMap<>();
   private final Map<String, AtomicInteger> roundRobin = new HashMap<>();
-  private final Set<String> removedNames = new HashSet<>();
+  /**
+   * Servers removed lately ({@code role-id}), so that one coming back is reported as restored: the most recent
+   * {@value #REMEMBERED_REMOVALS} only, so that churn cannot grow it without bound.
+   */
+  private final Set<String> removedNames = java.util.Collections.newSetFromMap(
+      new java.util.LinkedHashMap<String, Boolean>() {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+          return size() > REMEMBERED_REMOVALS;
+        }
+      });
+  private static final int REMEMBERED_REMOVALS = 4096;
   private final Map<String, List<Consumer<List<ServerClient>>>> clientWatchers = new HashMap<>();
   private final List<Consumer<List<ServerClient>>> watcherTombstones = new CopyOnWriteArrayList<>();
   private boolean synced;

@@ -55,8 +55,9 @@ public final class EventScenario implements Scenario {
       try {
         // both watches start asynchronously: probe until one put reaches both
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (true) {
-          long probe = put(env, 0, 0);
+        for (int attempt = 1; ; attempt++) {
+          // each probe a different value: an identical put changes no session, so connmgr rightly emits nothing
+          long probe = put(env, 0, 30_000 + attempt);
           try {
             Env.await(() -> rawAt.containsKey(probe) && subAt.containsKey(probe), Duration.ofMillis(200), "probe");
             break;
