@@ -38,7 +38,7 @@ import java.util.concurrent.TimeUnit;
  * goal, met or missed) and one SVG latency chart per scenario, into {@code bench/results/} — or, with {@code --quick},
  * into {@code bench/target/results-quick/}, so a quick run never overwrites the published results.
  *
- * <p>Run from the repository root, after {@code mvn -o -q -B -DskipTests package -pl bench -am}:
+ * <p>Run from the repository root, after {@code mvn -q -B -DskipTests package -pl bench -am}:
  * <pre>
  * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner            # full: about 3 minutes
  * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner --quick    # smoke test: under 2 minutes

@@ -15,7 +15,7 @@ import org.junit.jupiter.api.Timeout;
  * The scenario runner's quick mode, end to end, against a real etcd it starts itself: it checks that the harness runs
  * and writes every required figure, the report and the charts — not the figures' values.
  *
- * <p>Run: {@code mvn -o -q -B verify -pl bench -am -Dtest=ScenarioRunnerSmokeTest
+ * <p>Run: {@code mvn -q -B verify -pl bench -am -Dtest=ScenarioRunnerSmokeTest
  * -Dsurefire.failIfNoSpecifiedTests=false}
  */
 class ScenarioRunnerSmokeTest {
