@@ -101,6 +101,18 @@ class AgentIT {
     }
   }
 
+  /**
+   * Starts a call {@code server} holds, deletes the server's session once the call is there, and returns the line
+   * {@code HOLD <code> <ms> <description>} that ended the call.
+   */
+  private String holdThenDeleteSession(ChildJvm app, EchoServer server, long deadlineMs) throws Exception {
+    int seen = app.lines().size();
+    app.send("hold " + deadlineMs);
+    await().atMost(WAIT).until(() -> server.inFlightHolds() == 1);
+    deleteSession(server);
+    return app.awaitLine("HOLD ", seen, WAIT);
+  }
+
   private String options(String extra) {
     return "etcd=" + String.join(",", etcd.clientEndpoints()) + ";retry.initial=50ms;retry.max=500ms" + extra;
   }
@@ -115,11 +127,7 @@ class AgentIT {
     assertThat(ask(app, "channel managed " + server.address(), "CHANNEL")).isEqualTo("CHANNEL " + server.address());
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");
 
-    int seen = app.lines().size();
-    app.send("hold 60000");
-    await().atMost(WAIT).until(() -> server.inFlightHolds() == 1);
-    deleteSession(server);
-    String failed = app.awaitLine("HOLD ", seen, WAIT);
+    String failed = holdThenDeleteSession(app, server, 60000);
     // "HOLD <code> <ms> <description>": connmgr's status, long before the 60 s deadline
     String[] f = failed.split(" ", 4);
     assertThat(f[1]).as(failed).isEqualTo("UNAVAILABLE");
@@ -139,11 +147,7 @@ class AgentIT {
     ask(app, "channel managed " + server.address(), "CHANNEL");
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");
 
-    int seen = app.lines().size();
-    app.send("hold 3000");
-    await().atMost(WAIT).until(() -> server.inFlightHolds() == 1);
-    deleteSession(server);
-    String failed = app.awaitLine("HOLD ", seen, WAIT);
+    String failed = holdThenDeleteSession(app, server, 3000);
     assertThat(failed).startsWith("HOLD DEADLINE_EXCEEDED");
     assertThat(Long.parseLong(failed.split(" ")[2])).isGreaterThanOrEqualTo(2_900);
   }
@@ -203,11 +207,7 @@ class AgentIT {
     assertThat(ask(app, "channel netty " + other.address(), "CHANNEL")).isEqualTo("CHANNEL " + other.address());
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK proxy");
     assertThat(other.lastServerIdHeader()).as("no ServerID header on an untouched channel").isNull();
-    int seen = app.lines().size();
-    app.send("hold 3000");
-    await().atMost(WAIT).until(() -> other.inFlightHolds() == 1);
-    deleteSession(other);
-    assertThat(app.awaitLine("HOLD ", seen, WAIT)).startsWith("HOLD DEADLINE_EXCEEDED");
+    assertThat(holdThenDeleteSession(app, other, 3000)).startsWith("HOLD DEADLINE_EXCEEDED");
   }
 
   @Test
@@ -224,11 +224,7 @@ class AgentIT {
 
     assertThat(ask(app, "channel managed " + server.address(), "CHANNEL")).isEqualTo("CHANNEL " + server.address());
     assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");
-    int seen = app.lines().size();
-    app.send("hold 60000");
-    await().atMost(WAIT).until(() -> server.inFlightHolds() == 1);
-    deleteSession(server);
-    assertThat(app.awaitLine("HOLD ", seen, WAIT)).startsWith("HOLD UNAVAILABLE");
+    assertThat(holdThenDeleteSession(app, server, 60000)).startsWith("HOLD UNAVAILABLE");
   }
 
   @Test
