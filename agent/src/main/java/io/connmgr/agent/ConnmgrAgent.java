@@ -9,9 +9,14 @@ import java.net.URI;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserPrincipal;
 import java.util.Map;
+import java.util.Set;
 import java.util.jar.JarEntry;
 import java.util.jar.JarFile;
 
@@ -104,29 +109,58 @@ public final class ConnmgrAgent {
   }
 
   /**
-   * world.jar, unpacked once per agent jar (named by its size and time) into the temporary directory and reused by
-   * later JVMs; written to a temporary name and moved into place, so concurrent JVMs never see half a file.
+   * world.jar, unpacked once per agent jar (named by its size and time) into a directory of the temporary directory
+   * that only this user can write, and reused by later JVMs; written to a temporary name and moved into place, so
+   * concurrent JVMs never see half a file. If that directory is not this user's alone (another user could have put a
+   * jar there), a fresh private temporary file is used instead and deleted on exit.
    */
   private static Path unpackWorld(File agentJar) throws IOException {
-    Path dir = Path.of(System.getProperty("java.io.tmpdir"), "connmgr-agent-" + System.getProperty("user.name"));
-    Path out = dir.resolve("world-" + agentJar.length() + "-" + agentJar.lastModified() + ".jar");
     try (JarFile jar = new JarFile(agentJar)) {
       JarEntry entry = jar.getJarEntry("connmgr-agent/world.jar");
       if (entry == null) {
         throw new IOException(agentJar + " has no connmgr-agent/world.jar: not a complete connmgr agent jar");
       }
-      if (Files.isRegularFile(out) && Files.size(out) == entry.getSize()) {
+      Path dir = privateCacheDir();
+      Path out = dir == null ? null
+          : dir.resolve("world-" + agentJar.length() + "-" + agentJar.lastModified() + ".jar");
+      if (out != null && Files.isRegularFile(out, LinkOption.NOFOLLOW_LINKS) && Files.size(out) == entry.getSize()) {
         return out;
       }
-      Files.createDirectories(dir);
-      Path tmp = Files.createTempFile(dir, "world-", ".tmp");
+      Path tmp = dir != null ? Files.createTempFile(dir, "world-", ".tmp")
+          : Files.createTempFile("connmgr-agent-world-", ".jar");
       try (InputStream in = jar.getInputStream(entry)) {
         Files.copy(in, tmp, StandardCopyOption.REPLACE_EXISTING);
+        if (out == null) {
+          tmp.toFile().deleteOnExit();
+          return tmp;
+        }
         Files.move(tmp, out, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        return out;
       } finally {
-        Files.deleteIfExists(tmp);
+        if (out != null) {
+          Files.deleteIfExists(tmp);
+        }
       }
-      return out;
+    }
+  }
+
+  /** {@code java.io.tmpdir/connmgr-agent-<user>}, owned by this user with mode 700, or {@code null}. */
+  private static Path privateCacheDir() {
+    try {
+      Path dir = Path.of(System.getProperty("java.io.tmpdir"), "connmgr-agent-" + System.getProperty("user.name"));
+      Set<PosixFilePermission> ownerOnly = PosixFilePermissions.fromString("rwx------");
+      if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+        Files.createDirectory(dir, PosixFilePermissions.asFileAttribute(ownerOnly));
+      }
+      Path probe = Files.createTempFile("connmgr-agent-owner-", ".tmp");
+      UserPrincipal me = Files.getOwner(probe);
+      Files.delete(probe);
+      boolean mine = Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)
+          && Files.getOwner(dir, LinkOption.NOFOLLOW_LINKS).equals(me)
+          && Files.getPosixFilePermissions(dir, LinkOption.NOFOLLOW_LINKS).equals(ownerOnly);
+      return mine ? dir : null;
+    } catch (IOException | UnsupportedOperationException e) {
+      return null;
     }
   }
 

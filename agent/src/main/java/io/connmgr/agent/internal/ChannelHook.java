@@ -3,6 +3,7 @@ package io.connmgr.agent.internal;
 import io.connmgr.agent.bootstrap.Hooks;
 import io.connmgr.discovery.Discovery;
 import io.connmgr.discovery.EtcdDiscovery;
+import java.lang.ref.WeakReference;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -28,7 +29,13 @@ final class ChannelHook implements Hooks.Handler {
 
   private final AgentConfig config;
   private final ClassLoader world;
-  private final Map<ClassLoader, Object> interceptors = new WeakHashMap<>();
+  /**
+   * The interceptor per application class loader, held weakly: its class comes from a {@link BridgeLoader} whose
+   * parent is the key, so a strong value would keep the key (a redeployed application) alive forever. The
+   * application's own grpc-java keeps it alive meanwhile (its NameResolverRegistry holds the provider, which holds
+   * the interceptor).
+   */
+  private final Map<ClassLoader, WeakReference<Object>> interceptors = new WeakHashMap<>();
   private final Set<String> announced = ConcurrentHashMap.newKeySet();
   private Discovery discovery;
 
@@ -66,7 +73,8 @@ final class ChannelHook implements Hooks.Handler {
   }
 
   private synchronized Object interceptorFor(ClassLoader application) {
-    Object i = interceptors.get(application);
+    WeakReference<Object> ref = interceptors.get(application);
+    Object i = ref == null ? null : ref.get();
     if (i == null) {
       try {
         Class<?> bridge = Class.forName("io.connmgr.agent.internal.bridge.GrpcBridge", true,
@@ -79,7 +87,7 @@ final class ChannelHook implements Hooks.Handler {
             application, e.toString());
         throw new IllegalStateException(e);
       }
-      interceptors.put(application, i);
+      interceptors.put(application, new WeakReference<>(i));
       log.debug("connmgr installed on the gRPC of {}", application);
     }
     return i;
