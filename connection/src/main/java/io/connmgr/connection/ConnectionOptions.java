@@ -1,6 +1,11 @@
 package io.connmgr.connection;
 
 import io.connmgr.discovery.Discovery;
+import io.connmgr.discovery.Session;
+import io.grpc.ChannelCredentials;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.LinkedHashSet;
 import java.util.Objects;
@@ -9,35 +14,124 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.LongSupplier;
 
 /**
- * Everything a {@link ConnectionManager} is built from. Immutable; made by {@link #builder(Discovery)}, which checks
- * each field as it is set and names it in the error.
- *
- * @param discovery      where sessions come from (etcd, a static file, an in-memory registry)
- * @param roles          the roles this client uses; empty means every role
- * @param dependencies   roles connected eagerly, in parallel, as soon as their sessions are known, and required for
- *                       {@link ManagerState#HEALTHY}; a subset of {@code roles} when roles is not empty
- * @param retry          the connect retry policy
- * @param maxChannels    the pool's size bound; least recently used channels beyond it close gracefully
- * @param idleTimeout    channels unused this long close gracefully (and reopen on next use)
- * @param picker         how {@link ConnectionManager#pick(String)} chooses
- * @param customizer     customises each channel (TLS, keepalive, interceptors, executor)
- * @param scheduler      timers for retries and attempt timeouts; {@code null}: the manager's own thread
- * @param ticker         nanosecond clock for durations and idle expiry; {@code System::nanoTime} by default
- * @param listener       observes connects, removals, fail-fast cancellations and state changes
+ * Everything a {@link ConnectionManager} is built from. Immutable and thread-safe; made only by
+ * {@link #builder(Discovery)}, whose setters check each value as it is set and name the field in the error.
  */
-public record ConnectionOptions(Discovery discovery, Set<String> roles, Set<String> dependencies, RetryPolicy retry,
-    int maxChannels, Duration idleTimeout, Picker picker, ChannelCustomizer customizer,
-    ScheduledExecutorService scheduler, LongSupplier ticker, ConnectionListener listener) {
+public final class ConnectionOptions {
 
-  /** Copies the sets. */
-  public ConnectionOptions {
-    roles = Set.copyOf(roles);
-    dependencies = Set.copyOf(dependencies);
+  private final Discovery discovery;
+  private final Set<String> roles;
+  private final Set<String> dependencies;
+  private final RetryPolicy retry;
+  private final int maxChannels;
+  private final Duration idleTimeout;
+  private final Picker picker;
+  private final ChannelCredentials credentials;
+  private final ChannelCustomizer customizer;
+  private final ChannelFactory channelFactory;
+  private final ScheduledExecutorService scheduler;
+  private final LongSupplier ticker;
+  private final ConnectionListener listener;
+
+  private ConnectionOptions(Builder b) {
+    this.discovery = b.discovery;
+    this.roles = Set.copyOf(b.roles);
+    this.dependencies = Set.copyOf(b.dependencies);
+    this.retry = b.retry;
+    this.maxChannels = b.maxChannels;
+    this.idleTimeout = b.idleTimeout;
+    this.picker = b.picker;
+    this.credentials = b.credentials;
+    this.customizer = b.customizer;
+    this.channelFactory = b.channelFactory != null ? b.channelFactory : this::nettyChannel;
+    this.scheduler = b.scheduler;
+    this.ticker = b.ticker;
+    this.listener = b.listener;
   }
 
   /** A builder over {@code discovery}. */
   public static Builder builder(Discovery discovery) {
     return new Builder(discovery);
+  }
+
+  /** Where sessions come from (etcd, a static file, an in-memory registry). */
+  public Discovery discovery() {
+    return discovery;
+  }
+
+  /** The roles this client uses; empty means every role. */
+  public Set<String> roles() {
+    return roles;
+  }
+
+  /**
+   * Roles connected eagerly, in parallel, as soon as their sessions are known, and required for
+   * {@link ManagerState#HEALTHY}; a subset of {@link #roles()} when roles is not empty.
+   */
+  public Set<String> dependencies() {
+    return dependencies;
+  }
+
+  /** The connect retry policy. */
+  public RetryPolicy retry() {
+    return retry;
+  }
+
+  /** The pool's size bound; least recently used channels beyond it close gracefully. */
+  public int maxChannels() {
+    return maxChannels;
+  }
+
+  /** Channels unused this long close gracefully (and reopen on next use). */
+  public Duration idleTimeout() {
+    return idleTimeout;
+  }
+
+  /** How {@link ConnectionManager#pick(String)} chooses. */
+  public Picker picker() {
+    return picker;
+  }
+
+  /** The credentials of the default channel factory: plaintext unless set. */
+  public ChannelCredentials credentials() {
+    return credentials;
+  }
+
+  /** Customises each channel the default factory builds. */
+  public ChannelCustomizer customizer() {
+    return customizer;
+  }
+
+  /** Builds each server's channel; by default Netty with {@link #credentials()} and {@link #customizer()}. */
+  public ChannelFactory channelFactory() {
+    return channelFactory;
+  }
+
+  /** Timers for retries and attempt timeouts, or {@code null} for the manager's own thread. */
+  public ScheduledExecutorService scheduler() {
+    return scheduler;
+  }
+
+  /** Nanosecond clock for durations and idle expiry. */
+  public LongSupplier ticker() {
+    return ticker;
+  }
+
+  /** Observes connects, removals, fail-fast cancellations and state changes. */
+  public ConnectionListener listener() {
+    return listener;
+  }
+
+  private io.grpc.ManagedChannel nettyChannel(ServerKey server, Session session) {
+    NettyChannelBuilder b = NettyChannelBuilder.forAddress(server.host(), server.port(), credentials);
+    customizer.customize(session, b);
+    return b.build();
+  }
+
+  @Override
+  public String toString() {
+    return "ConnectionOptions{roles=" + roles + ", dependencies=" + dependencies + ", retry=" + retry
+        + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker=" + picker + "}";
   }
 
   /** Builds {@link ConnectionOptions}; not thread-safe. */
@@ -49,7 +143,9 @@ public record ConnectionOptions(Discovery discovery, Set<String> roles, Set<Stri
     private int maxChannels = 10_000;
     private Duration idleTimeout = Duration.ofMinutes(30);
     private Picker picker = Picker.ROUND_ROBIN;
+    private ChannelCredentials credentials = InsecureChannelCredentials.create();
     private ChannelCustomizer customizer = ChannelCustomizer.NONE;
+    private ChannelFactory channelFactory;
     private ScheduledExecutorService scheduler;
     private LongSupplier ticker = System::nanoTime;
     private ConnectionListener listener = ConnectionListener.NONE;
@@ -105,9 +201,27 @@ public record ConnectionOptions(Discovery discovery, Set<String> roles, Set<Stri
       return this;
     }
 
-    /** Customises each channel; none by default (plaintext). */
+    /**
+     * The credentials of the default channel factory ({@code TlsChannelCredentials} for TLS or mutual TLS);
+     * plaintext ({@code InsecureChannelCredentials}) by default.
+     */
+    public Builder credentials(ChannelCredentials value) {
+      this.credentials = Objects.requireNonNull(value, "credentials");
+      return this;
+    }
+
+    /** Customises each channel of the default factory (keepalive, interceptors, executor); none by default. */
     public Builder channelCustomizer(ChannelCustomizer value) {
       this.customizer = Objects.requireNonNull(value, "channelCustomizer");
+      return this;
+    }
+
+    /**
+     * Builds each server's channel instead of the default Netty factory (another transport, in-process for tests);
+     * {@link #credentials} and {@link #channelCustomizer} then do not apply.
+     */
+    public Builder channelFactory(ChannelFactory value) {
+      this.channelFactory = Objects.requireNonNull(value, "channelFactory");
       return this;
     }
 
@@ -129,17 +243,12 @@ public record ConnectionOptions(Discovery discovery, Set<String> roles, Set<Stri
       return this;
     }
 
-    /**
-     * The options.
-     *
-     * Dependencies are added to the tracked roles when roles were given.
-     */
+    /** The options. Dependencies are added to the tracked roles when roles were given. */
     public ConnectionOptions build() {
       if (!roles.isEmpty()) {
         roles.addAll(dependencies);
       }
-      return new ConnectionOptions(discovery, roles, dependencies, retry, maxChannels, idleTimeout, picker,
-          customizer, scheduler, ticker, listener);
+      return new ConnectionOptions(this);
     }
 
     private static String requireRole(String r, String field) {

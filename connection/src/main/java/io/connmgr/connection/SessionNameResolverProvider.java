@@ -1,6 +1,5 @@
 package io.connmgr.connection;
 
-import io.connmgr.connection.internal.CallTracker;
 import io.connmgr.discovery.Discovery;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
@@ -15,32 +14,35 @@ import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
 import io.grpc.ClientStreamTracer;
 import io.grpc.EquivalentAddressGroup;
-import io.grpc.ForwardingClientCall;
-import io.grpc.ForwardingClientCallListener;
-import io.grpc.Grpc;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.NameResolver;
 import io.grpc.NameResolverProvider;
 import io.grpc.NameResolverRegistry;
 import io.grpc.Status;
+import io.grpc.internal.GrpcAttributes;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.URI;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import java.util.TreeMap;
-import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
+import java.util.concurrent.ForkJoinPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The {@code session} target scheme for grpc-java, registered through {@code META-INF/services}:
  * {@code ManagedChannelBuilder.forTarget("session:///querynode")} resolves the live, not-stopping sessions of role
- * {@code querynode} and balances over them with {@code round_robin}.
+ * {@code querynode} and balances over them with {@code round_robin}. When the role has no live session left, new calls
+ * fail at once with {@code UNAVAILABLE: no live session of role querynode} (a thin balancer around round_robin, so
+ * that it does not keep using the servers it had), until a session appears.
  *
  * <p>Where the sessions come from: {@code session://host:port/role} reads the etcd at {@code http://host:port};
  * {@code session:///role} reads the etcd named by the system property {@code connmgr.etcd} or the environment
@@ -55,9 +57,12 @@ import org.slf4j.LoggerFactory;
  * when a session is removed, the calls in flight to that server — and only those — fail at once with
  * {@code UNAVAILABLE: querynode-7 (10.0.0.7:21123) deregistered}; the interceptor also sends the {@code ServerID}
  * header of the server each call lands on. Without it, grpc-java stops picking the server and lets its calls run until
- * their deadline.
+ * their deadline. Calls are tracked per resolver (so per channel) and per server instance: two roles or two etcd
+ * clusters behind one address never fail each other's calls, and a stream that grpc-java re-creates on another
+ * transport moves with it.
  *
- * <p><b>Threading.</b> Thread-safe. Resolution runs on the channel's synchronization context; nothing blocks.
+ * <p><b>Threading.</b> Thread-safe. Resolution runs on the channel's synchronization context; nothing blocks there:
+ * host names that are not IP literals are resolved on the channel's offload executor.
  */
 public final class SessionNameResolverProvider extends NameResolverProvider {
 
@@ -66,9 +71,15 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
   /** The scheme. */
   public static final String SCHEME = "session";
 
+  /** The balancer policy the resolver asks for: round_robin that fails picks while the role has no live session. */
+  static final String POLICY = "connmgr_session_round_robin";
+
+  /** The tracker slot of an address, in each {@link EquivalentAddressGroup}'s attributes. */
+  private static final Attributes.Key<AddressSlot> SLOT = Attributes.Key.create("connmgr.session.slot");
+
   private final Discovery fixed;
   private final Map<String, Shared> shared = new HashMap<>();
-  private final Calls calls = new Calls();
+  private final ClientInterceptor interceptor = new Interceptor();
 
   /** The provider grpc-java loads through {@code META-INF/services}. */
   public SessionNameResolverProvider() {
@@ -77,7 +88,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
 
   /** A provider that resolves every {@code session} target against {@code discovery}. */
   public SessionNameResolverProvider(Discovery discovery) {
-    this.fixed = discovery;
+    this.fixed = Objects.requireNonNull(discovery, "discovery");
   }
 
   /**
@@ -92,9 +103,9 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     throw new IllegalStateException("no SessionNameResolverProvider in grpc-java's default registry");
   }
 
-  /** This provider's call-tracking interceptor. */
+  /** This provider's call-tracking interceptor (any provider's works: the calls are tracked per resolver). */
   public ClientInterceptor interceptor() {
-    return calls;
+    return interceptor;
   }
 
   @Override
@@ -140,6 +151,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
             + role + " or set -Dconnmgr.etcd / CONNMGR_ETCD");
       }
     }
+    SessionBalancer.register();
     String authority = target.getFragment() != null && !target.getFragment().isEmpty() ? target.getFragment() : role;
     return new Resolver(role, authority, endpoints, args);
   }
@@ -182,16 +194,42 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     }
   }
 
+  /**
+   * One address of one resolver, stable while the address is published: grpc-java keeps the attributes a transport
+   * was created with, so the slot names the server instance now at that address.
+   */
+  private static final class AddressSlot {
+    volatile CallTracker current;
+  }
+
+  /** A server instance known to a resolver, and how many of its session keys name it. */
+  private static final class Known {
+    final CallTracker tracker;
+    Session session;
+    int refs;
+
+    Known(ServerKey key, Session session) {
+      this.tracker = new CallTracker(key);
+      this.session = session;
+    }
+  }
+
   /** Resolves one role; all state lives on the channel's synchronization context. */
   private final class Resolver extends NameResolver {
     private final String role;
     private final String authority;
     private final String endpoints;
     private final Args args;
-    private final Map<String, Session> sessions = new TreeMap<>();
+    private final KeyLayoutHolder layout = new KeyLayoutHolder();
+    private final Map<ServerKey, Known> known = new TreeMap<>(ServerTable.ORDER);
+    private final Map<String, AddressSlot> slots = new HashMap<>();
+    /** Host names resolved off the synchronization context: {@code host:port} to its address. */
+    private final Map<String, InetSocketAddress> resolved = new HashMap<>();
+    private final Set<String> resolving = new HashSet<>();
     private Subscription subscription;
     private Listener2 listener;
     private boolean synced;
+    private boolean shutdown;
 
     Resolver(String role, String authority, String endpoints, Args args) {
       this.role = role;
@@ -209,17 +247,11 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     public void start(Listener2 l) {
       this.listener = l;
       Discovery d = acquire(endpoints);
+      layout.value = d.layout();
       subscription = d.subscribe(role, new SessionListener() {
         @Override
         public void onEvent(SessionEvent e) {
-          if (e.type() == SessionEvent.Type.REMOVED) {
-            sessions.remove(e.key());
-            calls.failAll(e.session().address(), Status.UNAVAILABLE.withDescription(
-                e.session().role() + "-" + e.session().serverId() + " (" + e.session().address() + ") "
-                    + e.reason()));
-          } else {
-            sessions.put(e.key(), e.session());
-          }
+          apply(e);
           if (synced) {
             publish();
           }
@@ -233,29 +265,116 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
       }, args.getSynchronizationContext());
     }
 
-    private void publish() {
-      List<EquivalentAddressGroup> groups = new ArrayList<>();
-      Map<String, Long> seen = new HashMap<>();
-      for (Session s : sessions.values()) {
-        if (s.stopping() || seen.containsKey(s.address())) {
-          continue; // a stopping server takes no new calls; its calls in flight drain
-        }
-        seen.put(s.address(), s.serverId());
-        calls.serverIds.put(s.address(), s.serverId());
-        groups.add(new EquivalentAddressGroup(new InetSocketAddress(s.host(), s.port())));
-      }
-      if (groups.isEmpty()) {
-        listener.onError(Status.UNAVAILABLE.withDescription("no live session of role " + role));
+    private void apply(SessionEvent e) {
+      Session s = e.session();
+      ServerKey sk = ServerKey.of(s);
+      if (e.type() == SessionEvent.Type.REMOVED) {
+        releaseKey(sk, e.reason());
         return;
       }
-      ConfigOrError config = args.getServiceConfigParser().parseServiceConfig(
-          Map.of("loadBalancingConfig", List.of(Map.of("round_robin", Map.of()))));
+      Session prev = e.previous();
+      boolean same = prev != null && ServerKey.of(prev).equals(sk);
+      if (prev != null && !same) {
+        releaseKey(ServerKey.of(prev), "re-registered as " + sk);
+      }
+      Known k = known.get(sk);
+      if (k == null) {
+        k = new Known(sk, s);
+        known.put(sk, k);
+      }
+      if (!same || k.refs == 0) {
+        k.refs++;
+      }
+      if (!layout.value.isActiveKey(e.key(), s) || k.refs == 1) {
+        k.session = s;
+      }
+    }
+
+    private void releaseKey(ServerKey sk, String reason) {
+      Known k = known.get(sk);
+      if (k == null || --k.refs > 0) {
+        return;
+      }
+      known.remove(sk);
+      Status status = Status.UNAVAILABLE.withDescription(sk + " " + reason);
+      k.tracker.refusal = status;
+      int n = k.tracker.failAll(status);
+      AddressSlot slot = slots.get(sk.address());
+      if (slot != null && slot.current == k.tracker) {
+        slot.current = null;
+      }
+      if (n > 0) {
+        log.info("{} call(s) in flight to {} failed: {}", n, sk, status.getDescription());
+      }
+    }
+
+    private void publish() {
+      if (shutdown) {
+        return;
+      }
+      List<EquivalentAddressGroup> groups = new ArrayList<>();
+      Set<String> seen = new HashSet<>();
+      for (Known k : known.values()) {
+        Session s = k.session;
+        String address = k.tracker.server.address();
+        if (s.stopping() || !seen.add(address)) {
+          continue; // a stopping server takes no new calls; its calls in flight drain
+        }
+        InetSocketAddress socket = socketAddress(s.host(), s.port(), address);
+        if (socket == null) {
+          continue; // being resolved; published again when done
+        }
+        AddressSlot slot = slots.computeIfAbsent(address, a -> new AddressSlot());
+        slot.current = k.tracker;
+        groups.add(new EquivalentAddressGroup(socket, Attributes.newBuilder().set(SLOT, slot).build()));
+      }
+      slots.keySet().retainAll(seen);
+      ResolutionResult.Builder result = ResolutionResult.newBuilder().setAddresses(groups)
+          .setServiceConfig(args.getServiceConfigParser().parseServiceConfig(
+              Map.of("loadBalancingConfig", List.of(Map.of(POLICY, Map.of())))));
+      if (groups.isEmpty()) {
+        result.setAttributes(Attributes.newBuilder()
+            .set(SessionBalancer.NO_ADDRESS, Status.UNAVAILABLE.withDescription("no live session of role " + role)).build());
+      }
       // setAddresses, not setAddressesOrError: the agent runs this class on the application's grpc-java, 1.60 and up
-      listener.onResult(ResolutionResult.newBuilder().setAddresses(groups).setServiceConfig(config).build());
+      listener.onResult(result.build());
+    }
+
+    /** The socket address of {@code host}: at once for an IP literal; else resolved off the sync context. */
+    private InetSocketAddress socketAddress(String host, int port, String address) {
+      if (isIpLiteral(host)) {
+        return new InetSocketAddress(host, port); // a literal: no lookup
+      }
+      InetSocketAddress r = resolved.get(address);
+      if (r != null) {
+        return r;
+      }
+      if (resolving.add(address)) {
+        Executor offload = args.getOffloadExecutor();
+        Runnable lookup = () -> {
+          InetSocketAddress isa = new InetSocketAddress(host, port); // may block: DNS
+          args.getSynchronizationContext().execute(() -> {
+            resolving.remove(address);
+            if (isa.isUnresolved()) {
+              log.warn("cannot resolve the host of {} (role {}); it is skipped", address, role);
+              return;
+            }
+            resolved.put(address, isa);
+            publish();
+          });
+        };
+        if (offload != null) {
+          offload.execute(lookup);
+        } else {
+          ForkJoinPool.commonPool().execute(lookup);
+        }
+      }
+      return null;
     }
 
     @Override
     public void shutdown() {
+      shutdown = true;
       if (subscription != null) {
         subscription.close();
       }
@@ -263,101 +382,52 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     }
   }
 
-  /** Tracks calls by the server address their stream landed on. */
-  private static final class Calls implements ClientInterceptor {
-    final Map<String, Set<Tracked<?, ?>>> byAddress = new ConcurrentHashMap<>();
-    final Map<String, Long> serverIds = new ConcurrentHashMap<>();
+  /** The layout of the resolver's discovery, known once it has started. */
+  private static final class KeyLayoutHolder {
+    KeyLayout value = KeyLayout.MILVUS;
+  }
 
-    void failAll(String address, Status status) {
-      Set<Tracked<?, ?>> set = byAddress.remove(address);
-      int n = 0;
-      if (set != null) {
-        for (Tracked<?, ?> t : set) {
-          if (t.failFast(status)) {
-            n++;
-          }
-        }
-      }
-      serverIds.remove(address);
-      if (n > 0) {
-        log.info("{} call(s) in flight to {} failed: {}", n, address, status.getDescription());
+  static boolean isIpLiteral(String host) {
+    if (host.indexOf(':') >= 0) {
+      return true; // IPv6 (HostAndPort strips the brackets)
+    }
+    int dots = 0;
+    for (int i = 0; i < host.length(); i++) {
+      char c = host.charAt(i);
+      if (c == '.') {
+        dots++;
+      } else if (c < '0' || c > '9') {
+        return false;
       }
     }
+    return dots == 3;
+  }
 
+  /** Tracks each call on the tracker of the server its stream lands on, from the transport's address attributes. */
+  private static final class Interceptor implements ClientInterceptor {
     @Override
     public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
-      Tracked<Q, R> t = new Tracked<>();
-      ClientCall<Q, R> call = next.newCall(method, options.withStreamTracerFactory(t.tracerFactory()));
-      t.init(call);
-      return t;
-    }
-
-    private final class Tracked<Q, R> extends ForwardingClientCall<Q, R> {
-      private ClientCall<Q, R> delegate;
-      private volatile Status failure;
-      private volatile String address;
-
-      void init(ClientCall<Q, R> call) {
-        this.delegate = call;
-      }
-
-      @Override
-      protected ClientCall<Q, R> delegate() {
-        return delegate;
-      }
-
-      ClientStreamTracer.Factory tracerFactory() {
-        return new ClientStreamTracer.Factory() {
-          @Override
-          public ClientStreamTracer newClientStreamTracer(ClientStreamTracer.StreamInfo info, Metadata headers) {
-            return new ClientStreamTracer() {
-              @Override
-              public void streamCreated(Attributes transportAttrs, Metadata headers) {
-                SocketAddress remote = transportAttrs.get(Grpc.TRANSPORT_ATTR_REMOTE_ADDR);
-                if (remote instanceof InetSocketAddress isa) {
-                  String addr = isa.getAddress().getHostAddress() + ":" + isa.getPort();
-                  address = addr;
-                  Long id = serverIds.get(addr);
-                  if (id != null) {
-                    headers.discardAll(CallTracker.SERVER_ID);
-                    headers.put(CallTracker.SERVER_ID, Long.toString(id));
-                  }
-                  byAddress.computeIfAbsent(addr, a -> ConcurrentHashMap.newKeySet()).add(Tracked.this);
-                }
-              }
-            };
-          }
-        };
-      }
-
-      @Override
-      public void start(Listener<R> listener, Metadata headers) {
-        super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<R>(listener) {
-          @Override
-          public void onClose(Status status, Metadata trailers) {
-            String a = address;
-            if (a != null) {
-              Set<Tracked<?, ?>> set = byAddress.get(a);
-              if (set != null) {
-                set.remove(Tracked.this);
+      CallTracker.TrackedCall<Q, R> call = new CallTracker.TrackedCall<>(null);
+      ClientStreamTracer.Factory factory = new ClientStreamTracer.Factory() {
+        @Override
+        public ClientStreamTracer newClientStreamTracer(ClientStreamTracer.StreamInfo info, Metadata headers) {
+          return new ClientStreamTracer() {
+            @Override
+            public void streamCreated(Attributes transportAttrs, Metadata streamHeaders) {
+              Attributes eag = transportAttrs.get(GrpcAttributes.ATTR_CLIENT_EAG_ATTRS);
+              AddressSlot slot = eag == null ? null : eag.get(SLOT);
+              CallTracker t = slot == null ? null : slot.current;
+              if (t != null) {
+                streamHeaders.discardAll(CallTracker.SERVER_ID);
+                streamHeaders.put(CallTracker.SERVER_ID, t.header());
+                call.attach(t);
               }
             }
-            Status f = failure;
-            super.onClose(f != null ? f : status, f != null ? new Metadata() : trailers);
-          }
-        }, headers);
-      }
-
-      boolean failFast(Status status) {
-        synchronized (this) {
-          if (failure != null) {
-            return false;
-          }
-          failure = status;
+          };
         }
-        delegate.cancel(status.getDescription(), null);
-        return true;
-      }
+      };
+      call.delegate = next.newCall(method, options.withStreamTracerFactory(factory));
+      return call;
     }
   }
 }

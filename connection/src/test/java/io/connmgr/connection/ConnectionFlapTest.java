@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.connmgr.discovery.InMemoryRegistry;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -73,9 +73,9 @@ class ConnectionFlapTest {
       int k = random.nextInt(servers.size());
       String key = registry.layout().sessionKey("querynode", k);
       if (live[k]) {
-        registry.delete(key);
+        registry.kv().delete(key);
       } else {
-        registry.put(key, SessionCodec.encode(Session.builder("querynode", servers.get(k).address()).serverId(k)
+        registry.kv().put(key, SessionCodec.encode(Session.builder("querynode", servers.get(k).address()).serverId(k)
             .build()));
       }
       live[k] = !live[k];

@@ -11,7 +11,7 @@ import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
 import io.connmgr.proto.HoldRequest;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import io.grpc.Channel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -53,9 +53,9 @@ class ConnectionManagerTest {
 
   /** Registers a session under its own lease; returns the lease. */
   private long register(String role, long id, String address) {
-    long lease = registry.grantLease(Duration.ofSeconds(60));
+    long lease = registry.kv().grantLease(Duration.ofSeconds(60));
     Session s = Session.builder(role, address).serverId(id).build();
-    registry.put(registry.layout().sessionKey(role, id), SessionCodec.encode(s), lease);
+    registry.kv().put(registry.layout().sessionKey(role, id), SessionCodec.encode(s), lease);
     return lease;
   }
 
@@ -126,7 +126,7 @@ class ConnectionManagerTest {
     CompletableFuture<Status> call = hold(cm.channel("querynode", 7), 0);
     await().atMost(Duration.ofSeconds(5)).until(() -> s.inFlightHolds() == 1);
 
-    registry.revokeLease(lease);
+    registry.kv().revokeLease(lease);
     Status status = call.get(1, TimeUnit.SECONDS); // generous bound; the benchmark measures the real figure
     assertThat(status.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
     assertThat(status.getDescription()).isEqualTo("querynode-7 (" + s.address() + ") deregistered");
@@ -147,7 +147,7 @@ class ConnectionManagerTest {
     cm.start().get(5, TimeUnit.SECONDS);
     CompletableFuture<Status> call = hold(cm.channel("querynode", 8), 0);
     await().atMost(Duration.ofSeconds(5)).until(() -> s.inFlightHolds() == 1);
-    registry.expireLease(lease);
+    registry.kv().expireLease(lease);
     assertThat(call.get(1, TimeUnit.SECONDS).getDescription()).isEqualTo("querynode-8 (" + s.address()
         + ") lease expired");
   }
@@ -165,7 +165,7 @@ class ConnectionManagerTest {
     await().atMost(Duration.ofSeconds(5)).until(() -> b.inFlightHolds() == 1);
 
     Session stopping = Session.builder("querynode", b.address()).serverId(2).build().withStopping(true);
-    registry.put(registry.layout().sessionKey("querynode", 2), SessionCodec.encode(stopping), leaseB);
+    registry.kv().put(registry.layout().sessionKey("querynode", 2), SessionCodec.encode(stopping), leaseB);
     await().until(() -> cm.serverState("querynode", 2) == ServerState.STOPPING);
 
     for (int i = 0; i < 10; i++) {
@@ -185,9 +185,9 @@ class ConnectionManagerTest {
     await().until(() -> cm.serverState("querynode", 6) == ServerState.READY);
     String key = registry.layout().sessionKey("querynode", 6);
     Session session = Session.builder("querynode", s.address()).serverId(6).build();
-    registry.put(key, SessionCodec.encode(session.withStopping(true)), lease);
+    registry.kv().put(key, SessionCodec.encode(session.withStopping(true)), lease);
     await().until(() -> cm.serverState("querynode", 6) == ServerState.STOPPING);
-    registry.put(key, SessionCodec.encode(session), lease);
+    registry.kv().put(key, SessionCodec.encode(session), lease);
     await().atMost(Duration.ofSeconds(5)).until(() -> cm.serverState("querynode", 6) == ServerState.READY);
     assertThat(cm.stats().roles().get("querynode").ready()).isEqualTo(1);
     assertThat(echo(cm.pick("querynode"), "x").getServerId()).isEqualTo(6);
@@ -278,7 +278,7 @@ class ConnectionManagerTest {
     });
     r1.closeAsync().get(5, TimeUnit.SECONDS);
     // the standby takes the key (as a leader election would)
-    registry.put(registry.layout().activeKey("rootcoord"), SessionCodec.encode(r2.session()));
+    registry.kv().put(registry.layout().activeKey("rootcoord"), SessionCodec.encode(r2.session()));
     await().until(() -> {
       try {
         return echo(cm.active("rootcoord"), "x").getServerId() == 2;
@@ -324,7 +324,7 @@ class ConnectionManagerTest {
     assertThat(cm.state()).isEqualTo(ManagerState.HEALTHY);
     CompletableFuture<Status> call = hold(cm.channel("querynode", 5), 0);
     await().until(() -> s.inFlightHolds() == 1);
-    registry.revokeLease(lease);
+    registry.kv().revokeLease(lease);
     assertThat(call.get(1, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
     await().until(() -> cm.state() == ManagerState.ABNORMAL);
   }
@@ -339,7 +339,7 @@ class ConnectionManagerTest {
     long lease = register("indexnode", 11, s.address());
     await().until(() -> !seen.isEmpty() && seen.get(seen.size() - 1).size() == 1);
     assertThat(cm.clients("indexnode")).extracting(c -> c.key().serverId()).containsExactly(11L);
-    registry.revokeLease(lease);
+    registry.kv().revokeLease(lease);
     await().until(() -> seen.get(seen.size() - 1).isEmpty());
   }
 

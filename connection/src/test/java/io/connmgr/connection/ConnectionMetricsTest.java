@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import io.connmgr.discovery.InMemoryRegistry;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -17,7 +17,7 @@ class ConnectionMetricsTest {
   @Test
   void metersMirrorTheStats() throws Exception {
     try (InMemoryRegistry registry = InMemoryRegistry.create(); EchoServer s = EchoServer.start(1, "querynode")) {
-      registry.put(registry.layout().sessionKey("querynode", 1),
+      registry.kv().put(registry.layout().sessionKey("querynode", 1),
           SessionCodec.encode(Session.builder("querynode", s.address()).serverId(1).build()));
       ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(registry).dependsOn("querynode")
           .build());

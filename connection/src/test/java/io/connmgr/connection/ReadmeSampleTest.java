@@ -8,7 +8,7 @@ import io.connmgr.discovery.Session;
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;

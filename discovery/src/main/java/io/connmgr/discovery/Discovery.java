@@ -1,5 +1,6 @@
 package io.connmgr.discovery;
 
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 
@@ -44,7 +45,20 @@ public interface Discovery extends AutoCloseable {
    *                 discovery's own event thread
    * @throws DiscoveryException with {@link DiscoveryException.Code#CLOSED} after {@link #close()}
    */
-  Subscription subscribe(String role, SessionListener listener, Executor executor);
+  default Subscription subscribe(String role, SessionListener listener, Executor executor) {
+    return subscribeRoles(role == null ? Set.of() : Set.of(role), listener, executor);
+  }
+
+  /**
+   * Subscribes to a set of roles (empty: every role). A key whose shape ({@code <root><role>-<id>} or
+   * {@code <root><role>}) names another role is skipped before its value is decoded, so a subscriber of a few roles
+   * pays nothing for the sessions of the others.
+   *
+   * @param executor where events are delivered, wrapped so that deliveries are serial; {@code null} for this
+   *                 discovery's own event thread
+   * @throws DiscoveryException with {@link DiscoveryException.Code#CLOSED} after {@link #close()}
+   */
+  Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor);
 
   /** The layout of keys this discovery reads. */
   KeyLayout layout();

@@ -6,6 +6,7 @@ import io.connmgr.discovery.internal.EtcdLeases;
 import io.connmgr.discovery.internal.EtcdSubscription;
 import io.connmgr.discovery.internal.EtcdSupport;
 import io.connmgr.discovery.internal.SessionRegistration;
+import io.connmgr.discovery.internal.RoleFilter;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
 import io.etcd.jetcd.Client;
@@ -105,12 +106,12 @@ public final class EtcdDiscovery implements Discovery, Registry {
   }
 
   @Override
-  public Subscription subscribe(String role, SessionListener listener, Executor executor) {
+  public Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor) {
     Objects.requireNonNull(listener, "listener");
     if (closed) {
       throw closedException();
     }
-    EtcdSubscription s = new EtcdSubscription(client, scheduler, layout, role, listener,
+    EtcdSubscription s = new EtcdSubscription(client, scheduler, layout, RoleFilter.of(roles), listener,
         executor != null ? executor : scheduler, counters, backoff, subscriptions::remove);
     subscriptions.add(s);
     s.start();

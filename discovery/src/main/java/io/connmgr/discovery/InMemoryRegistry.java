@@ -6,6 +6,7 @@ import io.connmgr.discovery.internal.Counters;
 import io.connmgr.discovery.internal.LeaseBackend;
 import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
+import io.connmgr.discovery.internal.RoleFilter;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
 import java.nio.charset.StandardCharsets;
@@ -34,7 +35,11 @@ import java.util.function.LongSupplier;
  *
  * <p><b>Threading.</b> Thread-safe. Writes take a short internal lock and never block on listeners: events are queued
  * to each subscription's serial executor under the lock (so they keep revision order) and delivered outside it.
- * Leases expire on the registry's scheduler thread, measured by its ticker; {@link #expireLease(long)} ends one at once.
+ * Leases expire on the registry's scheduler thread, measured by its ticker; {@link KeyValues#expireLease(long)} ends one
+ * at once.
+ *
+ * <p><b>Raw access.</b> {@link #kv()} gives the etcd-like key-value and lease API underneath (get, put, delete, leases),
+ * for tests and tools that write keys the way a server or an operator would.
  */
 public final class InMemoryRegistry implements Discovery, Registry {
 
@@ -99,119 +104,139 @@ public final class InMemoryRegistry implements Discovery, Registry {
     return counters.snapshot();
   }
 
-  /** The current revision: 1 when empty, +1 for every write. */
-  public long revision() {
-    synchronized (lock) {
-      return revision;
-    }
-  }
-
   // ---------------------------------------------------------------- raw key-value API (etcd-like)
 
-  /** The value at {@code key}, if any. */
-  public Optional<byte[]> get(String key) {
-    synchronized (lock) {
-      Stored s = data.get(key);
-      return s == null ? Optional.empty() : Optional.of(s.value.clone());
-    }
-  }
+  private final KeyValues kv = new KeyValues();
 
-  /** Puts {@code value} at {@code key} with no lease; returns the new revision. */
-  public long put(String key, byte[] value) {
-    return put(key, value, 0);
-  }
-
-  /** Puts a UTF-8 string. */
-  public long put(String key, String value) {
-    return put(key, value.getBytes(StandardCharsets.UTF_8), 0);
+  /** The raw, etcd-like key-value and lease API of this registry. */
+  public KeyValues kv() {
+    return kv;
   }
 
   /**
-   * Puts {@code value} at {@code key} attached to {@code leaseId} (0: none); returns the new revision.
+   * The raw key-value and lease API of an {@link InMemoryRegistry}, with etcd's semantics: keys, revisions, leases
+   * with TTLs. Writes here are seen by the registry's subscribers like any other write. Obtained with
+   * {@link InMemoryRegistry#kv()}.
    *
-   * @throws DiscoveryException with {@link DiscoveryException.Code#SESSION_LOST} if the lease does not exist
+   * <p><b>Threading.</b> Thread-safe; every method takes the registry's short internal lock and never blocks on
+   * listeners.
    */
-  public long put(String key, byte[] value, long leaseId) {
-    Objects.requireNonNull(key, "key");
-    Objects.requireNonNull(value, "value");
-    synchronized (lock) {
-      checkOpen();
-      if (leaseId != 0 && !leases.containsKey(leaseId)) {
-        throw new DiscoveryException(DiscoveryException.Code.SESSION_LOST, "lease " + leaseId + " not found");
-      }
-      revision++;
-      putLocked(key, value.clone(), leaseId);
-      return revision;
-    }
-  }
+  public final class KeyValues {
 
-  /** Deletes {@code key}; returns the new revision, or 0 if the key was absent. */
-  public long delete(String key) {
-    synchronized (lock) {
-      checkOpen();
-      if (!data.containsKey(key)) {
-        return 0;
-      }
-      revision++;
-      deleteLocked(key, null);
-      return revision;
-    }
-  }
+    private KeyValues() {}
 
-  /** Deletes every key starting with {@code prefix} in one revision; returns how many went. */
-  public int deletePrefix(String prefix) {
-    synchronized (lock) {
-      checkOpen();
-      List<String> keys = new ArrayList<>(data.subMap(prefix, prefix + Character.MAX_VALUE).keySet());
-      if (!keys.isEmpty()) {
+    /** The current revision: 1 when empty, +1 for every write. */
+    public long revision() {
+      synchronized (lock) {
+        return revision;
+      }
+    }
+
+    /** The value at {@code key}, if any. */
+    public Optional<byte[]> get(String key) {
+      synchronized (lock) {
+        Stored s = data.get(key);
+        return s == null ? Optional.empty() : Optional.of(s.value.clone());
+      }
+    }
+
+    /** Puts {@code value} at {@code key} with no lease; returns the new revision. */
+    public long put(String key, byte[] value) {
+      return put(key, value, 0);
+    }
+
+    /** Puts a UTF-8 string. */
+    public long put(String key, String value) {
+      return put(key, value.getBytes(StandardCharsets.UTF_8), 0);
+    }
+
+    /**
+     * Puts {@code value} at {@code key} attached to {@code leaseId} (0: none); returns the new revision.
+     *
+     * @throws DiscoveryException with {@link DiscoveryException.Code#SESSION_LOST} if the lease does not exist
+     */
+    public long put(String key, byte[] value, long leaseId) {
+      Objects.requireNonNull(key, "key");
+      Objects.requireNonNull(value, "value");
+      synchronized (lock) {
+        checkOpen();
+        if (leaseId != 0 && !leases.containsKey(leaseId)) {
+          throw new DiscoveryException(DiscoveryException.Code.SESSION_LOST, "lease " + leaseId + " not found");
+        }
         revision++;
-        keys.forEach(k -> deleteLocked(k, null));
+        putLocked(key, value.clone(), leaseId);
+        return revision;
       }
-      return keys.size();
     }
-  }
 
-  /** Grants a lease that expires {@code ttl} after its last keep-alive; returns its id. */
-  public long grantLease(Duration ttl) {
-    if (ttl.isNegative() || ttl.isZero()) {
-      throw new IllegalArgumentException("ttl must be positive: " + ttl);
-    }
-    synchronized (lock) {
-      checkOpen();
-      long id = nextLease++;
-      Lease l = new Lease(id, ttl.toNanos(), ticker.getAsLong() + ttl.toNanos());
-      leases.put(id, l);
-      scheduleExpiry(l);
-      return id;
-    }
-  }
-
-  /** Renews {@code leaseId}; false if it no longer exists. */
-  public boolean keepAlive(long leaseId) {
-    synchronized (lock) {
-      Lease l = leases.get(leaseId);
-      if (l == null) {
-        return false;
+    /** Deletes {@code key}; returns the new revision, or 0 if the key was absent. */
+    public long delete(String key) {
+      synchronized (lock) {
+        checkOpen();
+        if (!data.containsKey(key)) {
+          return 0;
+        }
+        revision++;
+        deleteLocked(key, null);
+        return revision;
       }
-      l.deadline = ticker.getAsLong() + l.ttlNanos;
-      return true;
     }
-  }
 
-  /** Revokes {@code leaseId}: its keys are deleted in one revision. False if it did not exist. */
-  public boolean revokeLease(long leaseId) {
-    return endLease(leaseId, SessionEvent.Cause.DEREGISTERED);
-  }
+    /** Deletes every key starting with {@code prefix} in one revision; returns how many went. */
+    public int deletePrefix(String prefix) {
+      synchronized (lock) {
+        checkOpen();
+        List<String> keys = new ArrayList<>(data.subMap(prefix, prefix + Character.MAX_VALUE).keySet());
+        if (!keys.isEmpty()) {
+          revision++;
+          keys.forEach(k -> deleteLocked(k, null));
+        }
+        return keys.size();
+      }
+    }
 
-  /** Ends {@code leaseId} as if its TTL ran out (for tests): its keys go with cause LEASE_EXPIRED. */
-  public boolean expireLease(long leaseId) {
-    return endLease(leaseId, SessionEvent.Cause.LEASE_EXPIRED);
-  }
+    /** Grants a lease that expires {@code ttl} after its last keep-alive; returns its id. */
+    public long grantLease(Duration ttl) {
+      if (ttl.isNegative() || ttl.isZero()) {
+        throw new IllegalArgumentException("ttl must be positive: " + ttl);
+      }
+      synchronized (lock) {
+        checkOpen();
+        long id = nextLease++;
+        Lease l = new Lease(id, ttl.toNanos(), ticker.getAsLong() + ttl.toNanos());
+        leases.put(id, l);
+        scheduleExpiry(l);
+        return id;
+      }
+    }
 
-  /** The ids of the live leases. */
-  public Set<Long> leases() {
-    synchronized (lock) {
-      return Set.copyOf(leases.keySet());
+    /** Renews {@code leaseId}; false if it no longer exists. */
+    public boolean keepAlive(long leaseId) {
+      synchronized (lock) {
+        Lease l = leases.get(leaseId);
+        if (l == null) {
+          return false;
+        }
+        l.deadline = ticker.getAsLong() + l.ttlNanos;
+        return true;
+      }
+    }
+
+    /** Revokes {@code leaseId}: its keys are deleted in one revision. False if it did not exist. */
+    public boolean revokeLease(long leaseId) {
+      return endLease(leaseId, SessionEvent.Cause.DEREGISTERED);
+    }
+
+    /** Ends {@code leaseId} as if its TTL ran out (for tests): its keys go with cause LEASE_EXPIRED. */
+    public boolean expireLease(long leaseId) {
+      return endLease(leaseId, SessionEvent.Cause.LEASE_EXPIRED);
+    }
+
+    /** The ids of the live leases. */
+    public Set<Long> leases() {
+      synchronized (lock) {
+        return Set.copyOf(leases.keySet());
+      }
     }
   }
 
@@ -251,7 +276,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
         return;
       }
     }
-    expireLease(leaseId);
+    kv.expireLease(leaseId);
   }
 
   private void putLocked(String key, byte[] value, long leaseId) {
@@ -316,9 +341,10 @@ public final class InMemoryRegistry implements Discovery, Registry {
   }
 
   @Override
-  public Subscription subscribe(String role, SessionListener listener, Executor executor) {
+  public Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor) {
     Objects.requireNonNull(listener, "listener");
-    MemorySubscription s = new MemorySubscription(role, listener, executor != null ? executor : scheduler);
+    MemorySubscription s =
+        new MemorySubscription(RoleFilter.of(roles), listener, executor != null ? executor : scheduler);
     synchronized (lock) {
       checkOpen();
       List<RawKeyValue> listing = listLocked();
@@ -330,8 +356,8 @@ public final class InMemoryRegistry implements Discovery, Registry {
   }
 
   private final class MemorySubscription extends AbstractSubscription {
-    MemorySubscription(String role, SessionListener listener, Executor executor) {
-      super(layout, role, listener, executor, InMemoryRegistry.this.counters);
+    MemorySubscription(RoleFilter roles, SessionListener listener, Executor executor) {
+      super(layout, roles, listener, executor, InMemoryRegistry.this.counters);
     }
 
     void enqueueInitial(List<RawKeyValue> listing, long rev) {
@@ -402,7 +428,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
     @Override
     public CompletableFuture<Long> grant(long ttlSeconds) {
       try {
-        return CompletableFuture.completedFuture(grantLease(Duration.ofSeconds(ttlSeconds)));
+        return CompletableFuture.completedFuture(kv.grantLease(Duration.ofSeconds(ttlSeconds)));
       } catch (RuntimeException e) {
         return CompletableFuture.failedFuture(e);
       }
@@ -449,27 +475,98 @@ public final class InMemoryRegistry implements Discovery, Registry {
 
     @Override
     public CompletableFuture<Void> revoke(long lease) {
-      revokeLease(lease);
+      kv.revokeLease(lease);
       return CompletableFuture.completedFuture(null);
     }
 
     @Override
     public AutoCloseable keepAlive(long lease, long ttlSeconds, Consumer<Throwable> onLost) {
-      long period = Math.max(1, ttlSeconds * 1000 / 3);
-      java.util.concurrent.ScheduledFuture<?>[] task = new java.util.concurrent.ScheduledFuture<?>[1];
-      task[0] = scheduler.scheduleWithFixedDelay(() -> {
-        if (!InMemoryRegistry.this.keepAlive(lease)) {
-          task[0].cancel(false);
-          onLost.accept(new DiscoveryException(DiscoveryException.Code.SESSION_LOST,
-              "lease " + Long.toHexString(lease) + " not found"));
-        }
-      }, 0, period, TimeUnit.MILLISECONDS);
-      return () -> task[0].cancel(false);
+      MemoryKeepAlive k = new MemoryKeepAlive(lease, Math.max(1, ttlSeconds * 1000 / 3), onLost);
+      k.schedule(0);
+      return k;
     }
 
     @Override
     public ScheduledExecutorService scheduler() {
       return scheduler;
+    }
+  }
+
+  /**
+   * Renews one lease every {@code periodMillis} with one-shot tasks, each scheduling the next. No run depends on the
+   * scheduling call having returned (a scheduler may run the first one before {@code schedule} returns), so a lease
+   * already gone at the first run reaches {@code onLost} like any other. {@code onLost} is called at most once, and
+   * never after {@link #close()}.
+   */
+  private final class MemoryKeepAlive implements Runnable, AutoCloseable {
+    private final long lease;
+    private final long periodMillis;
+    private final Consumer<Throwable> onLost;
+    private final java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+    private final java.util.concurrent.atomic.AtomicReference<java.util.concurrent.ScheduledFuture<?>> next =
+        new java.util.concurrent.atomic.AtomicReference<>();
+
+    MemoryKeepAlive(long lease, long periodMillis, Consumer<Throwable> onLost) {
+      this.lease = lease;
+      this.periodMillis = periodMillis;
+      this.onLost = onLost;
+    }
+
+    void schedule(long delayMillis) {
+      if (ended.get()) {
+        return;
+      }
+      java.util.concurrent.ScheduledFuture<?> f;
+      try {
+        f = scheduler.schedule(this, delayMillis, TimeUnit.MILLISECONDS);
+      } catch (java.util.concurrent.RejectedExecutionException e) {
+        end(new DiscoveryException(DiscoveryException.Code.CLOSED,
+            "keep-alive of lease " + Long.toHexString(lease) + " ended: the registry's scheduler is shut down"));
+        return;
+      }
+      next.set(f); // only for close(): a run that finds ended set does nothing, so a stale future here is harmless
+      if (ended.get()) {
+        f.cancel(false);
+      }
+    }
+
+    @Override
+    public void run() {
+      if (ended.get()) {
+        return;
+      }
+      boolean alive;
+      try {
+        alive = kv.keepAlive(lease);
+      } catch (RuntimeException e) {
+        end(e);
+        return;
+      }
+      if (alive) {
+        schedule(periodMillis);
+      } else {
+        end(new DiscoveryException(DiscoveryException.Code.SESSION_LOST,
+            "lease " + Long.toHexString(lease) + " not found"));
+      }
+    }
+
+    private void end(Throwable cause) {
+      if (ended.compareAndSet(false, true)) {
+        try {
+          onLost.accept(cause);
+        } catch (RuntimeException e) {
+          // the owner could not take the news (e.g. its executor is shut down as the registry closes): nothing to do
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      ended.set(true);
+      java.util.concurrent.ScheduledFuture<?> f = next.get();
+      if (f != null) {
+        f.cancel(false);
+      }
     }
   }
 

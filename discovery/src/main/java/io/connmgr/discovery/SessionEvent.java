@@ -13,11 +13,14 @@ import java.util.Objects;
  * @param key      the session's key
  * @param session  the session now ({@link Type#ADDED}, {@link Type#UPDATED}, {@link Type#STOPPING}) or the last one
  *                 known before it went ({@link Type#REMOVED})
+ * @param previous the session this key held before an {@link Type#UPDATED} or {@link Type#STOPPING} change, so that
+ *                 a consumer can tell a new instance (another address or id) from the same one changing; {@code null}
+ *                 for {@link Type#ADDED} and {@link Type#REMOVED}
  * @param revision the backend revision at which the change happened (etcd's mod revision, or the revision of the
  *                 re-list that detected it)
  * @param cause    why a session was removed; {@link Cause#NONE} for other types
  */
-public record SessionEvent(Type type, String key, Session session, long revision, Cause cause) {
+public record SessionEvent(Type type, String key, Session session, Session previous, long revision, Cause cause) {
 
   /** Kinds of change. */
   public enum Type {
@@ -45,6 +48,11 @@ public record SessionEvent(Type type, String key, Session session, long revision
     INVALID,
     /** The session was found missing when the view was re-listed (after a compaction or a resync). */
     RESYNC
+  }
+
+  /** An event with no previous session ({@link Type#ADDED}, {@link Type#REMOVED}). */
+  public SessionEvent(Type type, String key, Session session, long revision, Cause cause) {
+    this(type, key, session, null, revision, cause);
   }
 
   /** Validates. */

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.connmgr.discovery.internal.AbstractSubscription;
 import io.connmgr.discovery.internal.Counters;
 import io.connmgr.discovery.internal.RawKeyValue;
+import io.connmgr.discovery.internal.RoleFilter;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
 import java.io.IOException;
@@ -173,12 +174,13 @@ public final class StaticFileDiscovery implements Discovery {
   }
 
   @Override
-  public Subscription subscribe(String role, SessionListener listener, Executor executor) {
+  public Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor) {
     Objects.requireNonNull(listener, "listener");
     if (closed) {
       throw new DiscoveryException(DiscoveryException.Code.CLOSED, "static file discovery is closed");
     }
-    FileSubscription s = new FileSubscription(role, listener, executor != null ? executor : scheduler);
+    FileSubscription s =
+        new FileSubscription(RoleFilter.of(roles), listener, executor != null ? executor : scheduler);
     synchronized (lock) {
       s.enqueueResync(List.copyOf(current.values()), revision);
       subscriptions.add(s);
@@ -206,8 +208,8 @@ public final class StaticFileDiscovery implements Discovery {
   }
 
   private final class FileSubscription extends AbstractSubscription {
-    FileSubscription(String role, SessionListener listener, Executor executor) {
-      super(layout, role, listener, executor, StaticFileDiscovery.this.counters);
+    FileSubscription(RoleFilter roles, SessionListener listener, Executor executor) {
+      super(layout, roles, listener, executor, StaticFileDiscovery.this.counters);
     }
 
     void enqueueResync(List<RawKeyValue> listing, long rev) {

@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.SessionEvent.Cause;
 import io.connmgr.discovery.SessionEvent.Type;
-import io.connmgr.testing.ChildJvm;
+import io.connmgr.testservers.ChildJvm;
 import io.connmgr.testing.EtcdCluster;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;

@@ -13,17 +13,17 @@ class InMemoryConformanceTest extends DiscoveryConformanceTest {
 
       @Override
       public void put(Session session) {
-        registry.put(root + session.role() + "-" + session.serverId(), SessionCodec.encode(session));
+        registry.kv().put(root + session.role() + "-" + session.serverId(), SessionCodec.encode(session));
       }
 
       @Override
       public void putRaw(String role, long id, String json) {
-        registry.put(root + role + "-" + id, json);
+        registry.kv().put(root + role + "-" + id, json);
       }
 
       @Override
       public void remove(String role, long id) {
-        registry.delete(root + role + "-" + id);
+        registry.kv().delete(root + role + "-" + id);
       }
 
       @Override

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.Test;
 class SessionTableTest {
 
   private final Counters counters = new Counters();
-  private final SessionTable table = new SessionTable(KeyLayout.MILVUS, null, counters);
+  private final SessionTable table = new SessionTable(KeyLayout.MILVUS, io.connmgr.discovery.internal.RoleFilter.ALL, counters);
 
   private static RawKeyValue kv(String name, long id, int port, boolean stopping, long rev) {
     Session s = Session.builder(name, "10.0.0.1:" + port).serverId(id).build().withStopping(stopping);

@@ -24,10 +24,10 @@ public abstract class AbstractSubscription implements Subscription {
   private volatile boolean closed;
   private volatile long delivered;
 
-  protected AbstractSubscription(KeyLayout layout, String role, SessionListener listener, Executor executor,
+  protected AbstractSubscription(KeyLayout layout, RoleFilter roles, SessionListener listener, Executor executor,
       Counters counters) {
     this.serial = new SerialExecutor(executor);
-    this.table = new SessionTable(layout, role, counters);
+    this.table = new SessionTable(layout, roles, counters);
     this.listener = listener;
     this.counters = counters;
   }

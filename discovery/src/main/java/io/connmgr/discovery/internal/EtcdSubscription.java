@@ -44,16 +44,16 @@ public final class EtcdSubscription extends AbstractSubscription {
   private boolean connected = true;
   private int attempt;
 
-  public EtcdSubscription(Client client, ScheduledExecutorService scheduler, KeyLayout layout, String role,
+  public EtcdSubscription(Client client, ScheduledExecutorService scheduler, KeyLayout layout, RoleFilter roles,
       SessionListener listener, Executor executor, Counters counters, Backoff backoff,
       Consumer<EtcdSubscription> onClosed) {
-    super(layout, role, listener, executor, counters);
+    super(layout, roles, listener, executor, counters);
     this.client = client;
     this.scheduler = scheduler;
     this.prefix = EtcdSupport.bytes(layout.root());
     this.backoff = backoff;
     this.onClosed = onClosed;
-    this.name = layout.root() + (role == null ? "*" : role);
+    this.name = layout.root() + roles.describe();
   }
 
   public void start() {

@@ -32,7 +32,7 @@ public final class SessionTable {
   private record Entry(Session session, long modRevision) {}
 
   private final KeyLayout layout;
-  private final String role;
+  private final RoleFilter roles;
   private final Counters counters;
   private final Map<String, Entry> entries = new HashMap<>();
   /** Keys whose value at the given mod revision was invalid (warned once). */
@@ -40,18 +40,18 @@ public final class SessionTable {
   private long revision;
 
   /**
-   * @param role only sessions of this role, or every role if {@code null}
+   * @param roles only sessions of these roles; keys of other roles are skipped before their values are decoded
    */
-  public SessionTable(KeyLayout layout, String role, Counters counters) {
+  public SessionTable(KeyLayout layout, RoleFilter roles, Counters counters) {
     this.layout = layout;
-    this.role = role;
+    this.roles = roles;
     this.counters = counters;
   }
 
   /** The valid sessions of {@code listing} (of one role, or all if {@code role} is null), sorted by key. */
   public static SessionSnapshot snapshot(KeyLayout layout, String role, Collection<RawKeyValue> listing, long rev,
       Counters counters) {
-    SessionTable table = new SessionTable(layout, role, counters);
+    SessionTable table = new SessionTable(layout, RoleFilter.of(role), counters);
     table.resync(listing, rev, new ArrayList<>());
     List<Session> sessions = new ArrayList<>(table.sessions());
     sessions.sort((a, b) -> a.key().compareTo(b.key()));
@@ -85,6 +85,9 @@ public final class SessionTable {
       return;
     }
     revision = kv.modRevision();
+    if (known == null && !roles.acceptsKey(layout, kv.key())) {
+      return; // another role's key: not even decoded
+    }
     Session session = decode(kv);
     apply(kv.key(), session, kv.modRevision(), kv.modRevision(), known, out);
   }
@@ -114,7 +117,9 @@ public final class SessionTable {
   public void resync(Collection<RawKeyValue> listing, long rev, Cause goneCause, List<SessionEvent> out) {
     Map<String, RawKeyValue> fresh = new TreeMap<>();
     for (RawKeyValue kv : listing) {
-      fresh.put(kv.key(), kv);
+      if (roles.acceptsKey(layout, kv.key()) || entries.containsKey(kv.key())) {
+        fresh.put(kv.key(), kv);
+      }
     }
     List<String> gone = new ArrayList<>();
     for (Iterator<String> it = entries.keySet().iterator(); it.hasNext(); ) {
@@ -140,7 +145,7 @@ public final class SessionTable {
 
   /** Stores the key at {@code modRevision}; events carry {@code rev} (the re-list's revision when resyncing). */
   private void apply(String key, Session session, long modRevision, long rev, Entry known, List<SessionEvent> out) {
-    if (session == null || (role != null && !role.equals(session.role()))) {
+    if (session == null || !roles.accepts(session.role())) {
       if (known != null) {
         entries.remove(key);
         out.add(new SessionEvent(Type.REMOVED, key, known.session, rev, session == null ? Cause.INVALID
@@ -152,9 +157,9 @@ public final class SessionTable {
     if (known == null) {
       out.add(new SessionEvent(Type.ADDED, key, session, rev, Cause.NONE));
     } else if (session.stopping() && !known.session.stopping()) {
-      out.add(new SessionEvent(Type.STOPPING, key, session, rev, Cause.NONE));
+      out.add(new SessionEvent(Type.STOPPING, key, session, known.session, rev, Cause.NONE));
     } else if (!session.equals(known.session)) {
-      out.add(new SessionEvent(Type.UPDATED, key, session, rev, Cause.NONE));
+      out.add(new SessionEvent(Type.UPDATED, key, session, known.session, rev, Cause.NONE));
     }
   }
 

@@ -1,6 +1,7 @@
 package io.connmgr.discovery.internal;
 
 import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** The one way connmgr makes its own threads: daemon, named, cancelled tasks removed at once. */
@@ -10,14 +11,19 @@ public final class Threads {
 
   /** A one-thread scheduler whose thread is a daemon named {@code name} (with a counter if it is ever replaced). */
   public static ScheduledThreadPoolExecutor daemonScheduler(String name) {
+    ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, factory(name));
+    s.setRemoveOnCancelPolicy(true);
+    return s;
+  }
+
+  /** Daemon threads named {@code name}, then {@code name-2}, {@code name-3}, ... */
+  public static ThreadFactory factory(String name) {
     AtomicInteger n = new AtomicInteger();
-    ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
+    return r -> {
       int i = n.incrementAndGet();
       Thread t = new Thread(r, i == 1 ? name : name + "-" + i);
       t.setDaemon(true);
       return t;
-    });
-    s.setRemoveOnCancelPolicy(true);
-    return s;
+    };
   }
 }

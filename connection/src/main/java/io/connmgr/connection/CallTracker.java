@@ -1,0 +1,184 @@
+package io.connmgr.connection;
+
+import io.grpc.ClientCall;
+import io.grpc.ForwardingClientCall;
+import io.grpc.ForwardingClientCallListener;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The calls in flight to one server instance (role, id, address), owned by one {@link ConnectionManager} or one
+ * {@code session} resolver, so that they — and only they — can be failed at once with a status of our own when the
+ * server goes. The one call tracker of connmgr: {@link ConnectionManager} channels attach a call when it starts,
+ * {@code session:///} channels when grpc-java creates its stream on a server's transport (and again if grpc-java
+ * re-creates the stream on another transport: the call moves, nothing is left behind).
+ *
+ * <p><b>Threading.</b> Thread-safe and lock-free; {@link #failAll} may run on any thread. Failing a call cancels it;
+ * grpc-java then delivers {@code onClose(CANCELLED)} on the call's own executor, in order with its other callbacks, and
+ * the tracker's listener wrapper replaces that status with ours. No listener is ever called inside {@code start()}.
+ */
+final class CallTracker {
+
+  /** Milvus' header naming the server a call is meant for. */
+  static final Metadata.Key<String> SERVER_ID = Metadata.Key.of("serverid", Metadata.ASCII_STRING_MARSHALLER);
+
+  final ServerKey server;
+  /** Created on the first call: an idle server costs no set. */
+  private volatile Set<TrackedCall<?, ?>> calls;
+  /** When non-null, new calls fail with this status (removed, stopping, offline, manager closed). */
+  volatile Status refusal;
+  private String header;
+
+  CallTracker(ServerKey server) {
+    this.server = server;
+  }
+
+  /** Calls in flight. */
+  int size() {
+    Set<TrackedCall<?, ?>> c = calls;
+    return c == null ? 0 : c.size();
+  }
+
+  /** The {@code ServerID} header value: the decimal id, made once. */
+  String header() {
+    String h = header;
+    if (h == null) {
+      h = Long.toString(server.serverId());
+      header = h; // racy but benign: every thread computes the same string
+    }
+    return h;
+  }
+
+  /** Fails every call in flight with {@code status}; returns how many. */
+  int failAll(Status status) {
+    Set<TrackedCall<?, ?>> c = calls;
+    if (c == null) {
+      return 0;
+    }
+    int n = 0;
+    for (TrackedCall<?, ?> call : c) {
+      if (call.failFast(status)) {
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** A call tracked by this tracker from its start: what a {@link ConnectionManager} server channel does. */
+  <Q, R> ClientCall<Q, R> track(ClientCall<Q, R> call) {
+    TrackedCall<Q, R> t = new TrackedCall<>(this);
+    t.delegate = call;
+    return t;
+  }
+
+  private Set<TrackedCall<?, ?>> set() {
+    Set<TrackedCall<?, ?>> c = calls;
+    if (c == null) {
+      synchronized (this) {
+        c = calls;
+        if (c == null) {
+          c = ConcurrentHashMap.newKeySet();
+          calls = c;
+        }
+      }
+    }
+    return c;
+  }
+
+  private void add(TrackedCall<?, ?> call) {
+    set().add(call);
+  }
+
+  private void remove(TrackedCall<?, ?> call) {
+    Set<TrackedCall<?, ?>> c = calls;
+    if (c != null) {
+      c.remove(call);
+    }
+  }
+
+  /**
+   * A call that belongs to at most one tracker at a time: the one given at construction (a server channel), or the
+   * last one {@link #attach attached} (the server grpc-java created its stream on).
+   */
+  static final class TrackedCall<Q, R> extends ForwardingClientCall<Q, R> {
+    private final CallTracker fixed;
+    ClientCall<Q, R> delegate;
+    private volatile CallTracker current;
+    private volatile Status failure;
+    private volatile boolean closed;
+
+    TrackedCall(CallTracker fixed) {
+      this.fixed = fixed;
+    }
+
+    @Override
+    protected ClientCall<Q, R> delegate() {
+      return delegate;
+    }
+
+    @Override
+    public void start(Listener<R> listener, Metadata headers) {
+      if (fixed != null) {
+        headers.discardAll(SERVER_ID);
+        headers.put(SERVER_ID, fixed.header());
+        attach(fixed);
+      }
+      super.start(new ForwardingClientCallListener.SimpleForwardingClientCallListener<R>(listener) {
+        @Override
+        public void onClose(Status status, Metadata trailers) {
+          closed = true;
+          CallTracker t = current;
+          if (t != null) {
+            t.remove(TrackedCall.this);
+          }
+          Status f = failure;
+          if (f != null) {
+            super.onClose(f, new Metadata());
+          } else {
+            super.onClose(status, trailers);
+          }
+        }
+      }, headers);
+      if (fixed != null) {
+        // a removal between the caller's check and our registration must not miss this call
+        Status refuse = fixed.refusal;
+        if (refuse != null) {
+          failFast(refuse);
+        }
+      }
+    }
+
+    /**
+     * Moves this call to {@code tracker} (its stream now runs on that server's transport): it leaves the tracker it was
+     * in, so a stream grpc-java re-creates elsewhere leaves nothing behind.
+     */
+    void attach(CallTracker tracker) {
+      CallTracker previous = current;
+      if (previous == tracker) {
+        return;
+      }
+      current = tracker;
+      if (previous != null) {
+        previous.remove(this);
+      }
+      tracker.add(this);
+      if (closed) {
+        tracker.remove(this); // closed meanwhile: its onClose may have missed the new tracker
+      }
+    }
+
+    /** Fails this call with {@code status} unless it already was; true if this call did it. */
+    boolean failFast(Status status) {
+      synchronized (this) {
+        if (failure != null || closed) {
+          return false;
+        }
+        failure = status;
+      }
+      delegate.cancel(status.getDescription(), status.getCause());
+      return true;
+    }
+  }
+}

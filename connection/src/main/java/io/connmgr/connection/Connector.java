@@ -1,0 +1,247 @@
+package io.connmgr.connection;
+
+import io.github.resilience4j.core.IntervalFunction;
+import io.github.resilience4j.retry.Retry;
+import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.ConnectivityState;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Connect episodes and connectivity: a bounded, jittered retry (resilience4j, the one backoff of the connection
+ * layer) timed on the injected scheduler and measured with the injected ticker; each attempt has a timeout that is
+ * cancelled when the attempt ends. It watches each pooled channel's connectivity: READY marks the server READY (and
+ * restored, if it had been down), a lost connection marks it DOWN at once and starts an episode, an exhausted episode
+ * marks it OFFLINE and stops grpc-java's own reconnect loop.
+ *
+ * <p><b>Threading.</b> Everything runs on the control executor; grpc-java's connectivity callbacks and the timers
+ * only hand off to it. Listener calls go through {@link Notifier}, never under a lock.
+ */
+final class Connector {
+
+  private static final Logger log = LoggerFactory.getLogger(Connector.class);
+
+  private final ConnectionOptions options;
+  private final ConnectionListener listener;
+  private final Executor control;
+  private final ScheduledExecutorService timers;
+  private final ChannelPool pool;
+  private final RetryConfig retryConfig;
+  /** Told of every state change of a server, to publish its role. */
+  private final Consumer<Server> changed;
+
+  final LongAdder attempts = new LongAdder();
+  final LongAdder failures = new LongAdder();
+  final LongAdder retries = new LongAdder();
+  private boolean closed;
+
+  Connector(ConnectionOptions options, Executor control, ScheduledExecutorService timers, ChannelPool pool,
+      Consumer<Server> changed) {
+    this.options = options;
+    this.listener = options.listener();
+    this.control = control;
+    this.timers = timers;
+    this.pool = pool;
+    this.changed = changed;
+    RetryPolicy p = options.retry();
+    this.retryConfig = RetryConfig.custom()
+        .maxAttempts(p.maxAttempts())
+        .intervalFunction(IntervalFunction.ofExponentialRandomBackoff(p.initialBackoff(), p.multiplier(), p.jitter(),
+            p.maxBackoff()))
+        .retryOnException(t -> true)
+        .build();
+  }
+
+  /** No more episodes; pending attempts end. */
+  void close() {
+    closed = true;
+  }
+
+  /** The server is gone: its pending attempt ends (the episode with it). */
+  void removed(Server e) {
+    CompletableFuture<Void> pending = e.pendingAttempt;
+    if (pending != null) {
+      pending.completeExceptionally(new IllegalStateException(e.key + " removed"));
+    }
+  }
+
+  /** Starts a connect episode unless one runs or the server is READY, STOPPING or REMOVED. */
+  void start(Server e) {
+    if (closed || e.episodeActive || e.state == ServerState.REMOVED || e.state == ServerState.STOPPING
+        || e.state == ServerState.READY) {
+      return;
+    }
+    e.episodeActive = true;
+    e.episodeStart = options.ticker().getAsLong();
+    e.attempt = 0;
+    if (e.state == ServerState.OFFLINE) {
+      e.refuse(null);
+    }
+    if (e.state != ServerState.DOWN) {
+      boolean wasPickable = e.state == ServerState.IDLE;
+      e.state = ServerState.CONNECTING;
+      if (!wasPickable) {
+        changed.accept(e); // OFFLINE was not pickable, CONNECTING is
+      }
+    }
+    Retry retry = Retry.of(e.key.toString(), retryConfig);
+    retry.getEventPublisher().onRetry(ev -> retries.increment());
+    Retry.decorateCompletionStage(retry, timers, () -> attempt(e)).get()
+        .whenCompleteAsync((ok, err) -> {
+          e.episodeActive = false;
+          if (err != null && e.state != ServerState.REMOVED && e.state != ServerState.STOPPING
+              && e.state != ServerState.READY) {
+            offline(e, err);
+          }
+        }, control);
+  }
+
+  private void offline(Server e, Throwable err) {
+    e.state = ServerState.OFFLINE;
+    e.wasDown = true;
+    int n = options.retry().maxAttempts();
+    e.refuse(Status.UNAVAILABLE.withDescription(e.key + " is offline after " + n + " connect attempt(s)")
+        .withCause(err));
+    ManagedChannel ch = pool.ifPresent(e.key);
+    if (ch != null) {
+      ch.enterIdle(); // stop grpc-java's own reconnect loop: offline means no spinning
+    }
+    log.warn("server {} is offline after {} connect attempt(s): {}", e.key, n, String.valueOf(err.getMessage()));
+    Notifier.run(() -> listener.offline(e.key));
+    changed.accept(e);
+  }
+
+  /** One connect attempt; completes when READY, fails on TRANSIENT_FAILURE or after the attempt timeout. */
+  private CompletableFuture<Void> attempt(Server e) {
+    CompletableFuture<Void> result = new CompletableFuture<>();
+    control.execute(() -> {
+      if (closed || e.state == ServerState.REMOVED || e.state == ServerState.STOPPING) {
+        result.complete(null); // nothing more to do; the episode ends quietly
+        return;
+      }
+      int n = ++e.attempt;
+      attempts.increment();
+      Notifier.run(() -> listener.connectStarted(e.key, n));
+      e.pendingAttempt = result;
+      ManagedChannel ch;
+      try {
+        ch = pool.channel(e);
+        if (ch.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
+          // grpc-java keeps a failed channel in TRANSIENT_FAILURE while it retries on its own; start this attempt
+          // from a fresh channel so that its outcome is seen and only our policy retries
+          pool.close(e.key, ch);
+          ch = pool.channel(e);
+        }
+      } catch (RuntimeException failure) {
+        result.completeExceptionally(failure);
+        return;
+      }
+      if (ch.getState(true) == ConnectivityState.READY) {
+        if (e.watched != ch) {
+          watch(e, ch); // sees READY and marks the server
+        } else {
+          ready(e); // already connected (for example after Stopping was withdrawn)
+        }
+        result.complete(null);
+        return;
+      }
+      long timeout = options.retry().attemptTimeout().toNanos();
+      Future<?> t = timers.schedule(() -> result.completeExceptionally(new TimeoutException(
+          "no connection to " + e.key.address() + " within " + options.retry().attemptTimeout().toMillis() + " ms")),
+          timeout, TimeUnit.NANOSECONDS);
+      e.attemptTimeout = t;
+    });
+    return result.whenCompleteAsync((ok, err) -> {
+      if (e.pendingAttempt == result) {
+        e.pendingAttempt = null;
+        Future<?> t = e.attemptTimeout;
+        e.attemptTimeout = null;
+        if (t != null) {
+          t.cancel(false);
+        }
+      }
+      if (err != null) {
+        failures.increment();
+        int n = e.attempt;
+        Notifier.run(() -> listener.connectFailed(e.key, n, err));
+      }
+    }, control);
+  }
+
+  /** Watches {@code ch}, a channel the pool just opened for {@code e}. Control thread. */
+  void watch(Server e, ManagedChannel ch) {
+    if (e.state == ServerState.REMOVED) {
+      return;
+    }
+    e.watched = ch;
+    onConnectivity(e, ch);
+  }
+
+  /** The pool closed {@code ch} (idle): a READY or CONNECTING server becomes IDLE and reconnects on next use. */
+  void evicted(Server e, ManagedChannel ch) {
+    if (e.watched == ch && (e.state == ServerState.READY || e.state == ServerState.CONNECTING)) {
+      e.state = ServerState.IDLE;
+      e.watched = null;
+      changed.accept(e);
+    }
+  }
+
+  private void onConnectivity(Server e, ManagedChannel ch) {
+    if (e.watched != ch || e.state == ServerState.REMOVED) {
+      return;
+    }
+    ConnectivityState s = ch.getState(false);
+    switch (s) {
+      case READY -> ready(e);
+      case TRANSIENT_FAILURE, IDLE -> {
+        if (e.state == ServerState.READY) {
+          // the connection dropped (process died, reset): down now, before the lease expires
+          e.state = ServerState.DOWN;
+          e.wasDown = true;
+          log.info("server {} is down: connection lost", e.key);
+          Notifier.run(() -> listener.down(e.key));
+          changed.accept(e);
+          start(e);
+        } else if (s == ConnectivityState.TRANSIENT_FAILURE && e.pendingAttempt != null) {
+          e.pendingAttempt.completeExceptionally(
+              new IllegalStateException("connection to " + e.key.address() + " failed"));
+        }
+      }
+      case SHUTDOWN -> {
+        return;
+      }
+      default -> { }
+    }
+    ch.notifyWhenStateChanged(s, () -> control.execute(() -> onConnectivity(e, ch)));
+  }
+
+  private void ready(Server e) {
+    if (e.state != ServerState.STOPPING && e.state != ServerState.READY && e.state != ServerState.REMOVED) {
+      boolean restored = e.wasDown;
+      e.wasDown = false;
+      e.state = ServerState.READY;
+      e.refuse(null);
+      long took = e.episodeActive ? options.ticker().getAsLong() - e.episodeStart : 0;
+      Notifier.run(() -> listener.connectSucceeded(e.key, Duration.ofNanos(took)));
+      if (restored) {
+        log.info("server {} restored", e.key);
+        Notifier.run(() -> listener.restored(e.key));
+      }
+      changed.accept(e);
+    }
+    if (e.pendingAttempt != null) {
+      e.pendingAttempt.complete(null);
+    }
+  }
+}

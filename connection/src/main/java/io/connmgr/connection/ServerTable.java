@@ -1,0 +1,224 @@
+package io.connmgr.connection;
+
+import io.connmgr.discovery.KeyLayout;
+import io.connmgr.discovery.Session;
+import io.connmgr.discovery.SessionEvent;
+import io.grpc.Status;
+import java.util.ArrayDeque;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The servers the manager knows, by role, and the pure state transitions that session events cause: which instance a
+ * key names, when an instance is created or goes (the last key naming it removed or re-pointed), stopping, a new
+ * chance for an offline server, which server an exclusive role's active key names. Each event costs O(log n) in the
+ * size of its own role and nothing in the number of other roles or sessions; roles whose servers or states changed
+ * are queued for the {@link Publisher}.
+ *
+ * <p>Side effects (failing calls, closing channels, connecting, listeners) are the {@link Sink}'s; the table only sets
+ * states and refusals, so it is unit-tested without threads. <b>Threading:</b> confined to the control thread.
+ */
+final class ServerTable {
+
+  /** What the table asks of the engine; called synchronously, in order, from {@link #apply}. */
+  interface Sink {
+    /** A new instance is known (state IDLE). */
+    void created(Server server);
+
+    /** {@code server} is gone (state REMOVED, refusal set): fail its calls, close its channel. */
+    void removed(Server server, String reason);
+
+    /** {@code server} announced Stopping (state STOPPING, refusal set): no new calls, its calls drain. */
+    void stopping(Server server);
+
+    /** {@code server} was OFFLINE or STOPPING and its session changed or came back (state IDLE): connect again. */
+    void renewed(Server server);
+  }
+
+  /** Makes the server object for a new instance. */
+  interface Factory {
+    Server create(ServerKey key, Session session);
+  }
+
+  /** Servers of a role in id order, then address: the order of {@link ConnectionManager#clients}. */
+  static final Comparator<ServerKey> ORDER =
+      Comparator.comparingLong(ServerKey::serverId).thenComparing(ServerKey::address);
+
+  /** One role: its servers (control thread) and its published view (any thread). */
+  static final class Role {
+    final String name;
+    final TreeMap<ServerKey, Server> servers = new TreeMap<>(ORDER);
+    final AtomicInteger cursor = new AtomicInteger();
+    /** The server the role's active key names, if any. */
+    Server active;
+    boolean dirty;
+    /** Published by the {@link Publisher}; read by the call path. */
+    volatile RoleView view;
+    /** {@code view.idTable()}, or an empty table: one load less for {@link ConnectionManager#channel}. */
+    volatile Server[] table = RoleView.EMPTY_TABLE;
+
+    Role(String name) {
+      this.name = name;
+    }
+
+    void publish(RoleView v) {
+      view = v;
+      table = v == null ? RoleView.EMPTY_TABLE : v.idTable();
+    }
+  }
+
+  private final KeyLayout layout;
+  private final Factory factory;
+  private final Map<String, Role> roles = new HashMap<>();
+  private final ArrayDeque<Role> dirty = new ArrayDeque<>();
+  private int size;
+
+  ServerTable(KeyLayout layout, Factory factory) {
+    this.layout = layout;
+    this.factory = factory;
+  }
+
+  /** The role named {@code name}, created empty if unknown. */
+  Role role(String name) {
+    Role r = roles.get(name);
+    if (r == null) {
+      r = new Role(name);
+      roles.put(name, r);
+    }
+    return r;
+  }
+
+  /** The role, or {@code null}. */
+  Role find(String name) {
+    return roles.get(name);
+  }
+
+  Collection<Role> roles() {
+    return roles.values();
+  }
+
+  /** Live server instances. */
+  int size() {
+    return size;
+  }
+
+  /** Queues {@code role} for publication (once until it is published). */
+  void markDirty(Role role) {
+    if (!role.dirty) {
+      role.dirty = true;
+      dirty.add(role);
+    }
+  }
+
+  boolean hasDirty() {
+    return !dirty.isEmpty();
+  }
+
+  /** The next role to publish, or {@code null}; clears its mark. */
+  Role pollDirty() {
+    Role r = dirty.poll();
+    if (r != null) {
+      r.dirty = false;
+    }
+    return r;
+  }
+
+  /** Applies one event of a tracked role. */
+  void apply(SessionEvent ev, Sink sink) {
+    Session s = ev.session();
+    Role role = role(s.role());
+    boolean activeKey = layout.isActiveKey(ev.key(), s);
+    if (ev.type() == SessionEvent.Type.REMOVED) {
+      Server e = role.servers.get(ServerKey.of(s));
+      if (e != null) {
+        release(role, e, activeKey, ev.reason(), sink);
+      }
+      return;
+    }
+    ServerKey sk = ServerKey.of(s);
+    Session prev = ev.previous();
+    boolean sameInstance = false;
+    if (prev != null) {
+      ServerKey pk = ServerKey.of(prev);
+      sameInstance = pk.equals(sk);
+      if (!sameInstance) {
+        // the key now names another instance (new address or id): the old one loses this key
+        Role prevRole = role(prev.role());
+        Server old = prevRole.servers.get(pk);
+        if (old != null) {
+          release(prevRole, old, layout.isActiveKey(ev.key(), prev), "re-registered as " + sk, sink);
+        }
+      }
+    }
+    Server e = role.servers.get(sk);
+    boolean created = e == null;
+    if (created) {
+      e = factory.create(sk, s);
+      role.servers.put(sk, e);
+      size++;
+      markDirty(role);
+    }
+    if (!sameInstance || created) {
+      e.refs++;
+    }
+    if (!activeKey || e.refs == 1) {
+      e.session = s; // the server's own key wins over the active key's copy
+    }
+    if (activeKey && role.active != e) {
+      role.active = e;
+      markDirty(role);
+    }
+    if (s.stopping()) {
+      if (e.state != ServerState.STOPPING) {
+        e.state = ServerState.STOPPING;
+        e.refuse(Status.UNAVAILABLE.withDescription(sk + " is stopping"));
+        markDirty(role);
+        sink.stopping(e);
+      }
+    } else if (e.state == ServerState.OFFLINE || e.state == ServerState.STOPPING) {
+      e.refuse(null);
+      e.state = ServerState.IDLE;
+      markDirty(role);
+      sink.renewed(e);
+    }
+    if (created) {
+      sink.created(e);
+    }
+  }
+
+  /** One key less names {@code e}; the last one gone removes it. */
+  private void release(Role role, Server e, boolean activeKey, String reason, Sink sink) {
+    if (activeKey && role.active == e) {
+      role.active = null;
+      markDirty(role);
+    }
+    if (--e.refs > 0) {
+      return;
+    }
+    role.servers.remove(e.key);
+    size--;
+    e.state = ServerState.REMOVED;
+    e.refuse(Status.UNAVAILABLE.withDescription(e.key + " " + reason));
+    markDirty(role);
+    sink.removed(e, reason);
+  }
+
+  /** Forgets everything (the manager closes): every server REMOVED and refusing with {@code status}. */
+  void clear(Status status) {
+    for (Role r : roles.values()) {
+      for (Server e : r.servers.values()) {
+        e.state = ServerState.REMOVED;
+        e.refuse(status);
+      }
+      r.servers.clear();
+      r.active = null;
+      r.publish(null);
+    }
+    size = 0;
+    dirty.clear();
+  }
+}
