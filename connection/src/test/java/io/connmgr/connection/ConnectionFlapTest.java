@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -10,13 +12,14 @@ import io.connmgr.testservers.EchoServer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
-import java.util.Set;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** 1,000 register/deregister flaps leave exactly the live servers' channels and no extra threads. */
+@ExtendWith(LeakCheck.class)
 class ConnectionFlapTest {
 
   @Test

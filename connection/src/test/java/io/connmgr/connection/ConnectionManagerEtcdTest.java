@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static io.connmgr.connection.ConnectionManagerTest.echo;
 import static io.connmgr.connection.ConnectionManagerTest.hold;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -10,9 +12,9 @@ import io.connmgr.discovery.Registration;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
 import io.connmgr.proto.EchoResponse;
+import io.connmgr.testing.EtcdCluster;
 import io.connmgr.testservers.ChildJvm;
 import io.connmgr.testservers.EchoServer;
-import io.connmgr.testing.EtcdCluster;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Status;
@@ -29,6 +31,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The connection manager against a real etcd, real server processes and real Netty servers. */
+@ExtendWith(LeakCheck.class)
 class ConnectionManagerEtcdTest {
 
   @RegisterExtension

@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
@@ -26,6 +28,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The connection manager over the in-memory registry and real Netty servers on loopback. */
+@ExtendWith(LeakCheck.class)
 class ConnectionManagerTest {
 
   private final InMemoryRegistry registry = InMemoryRegistry.create();

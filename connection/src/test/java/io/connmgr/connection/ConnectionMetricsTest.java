@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -12,6 +14,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
+@ExtendWith(LeakCheck.class)
 class ConnectionMetricsTest {
 
   @Test

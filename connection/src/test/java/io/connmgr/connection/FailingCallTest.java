@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.connmgr.discovery.InMemoryRegistry;
@@ -19,6 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
 /** grpc-java's contract for refused calls: the listener is never called inside {@code start()}. */
+@ExtendWith(LeakCheck.class)
 class FailingCallTest {
 
   private static final MethodDescriptor<EchoRequest, EchoResponse> METHOD = EchoServiceGrpc.getEchoMethod();

@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.connmgr.discovery.InMemoryRegistry;
@@ -16,6 +18,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** The code sample of README.md: it compiles and runs here, and the README shows exactly these lines. */
+@ExtendWith(LeakCheck.class)
 class ReadmeSampleTest {
 
   @Test

@@ -1,5 +1,7 @@
 package io.connmgr.connection;
 
+import io.connmgr.testing.LeakCheck;
+import org.junit.jupiter.api.extension.ExtendWith;
 import static io.connmgr.connection.ConnectionManagerTest.echo;
 import static io.connmgr.connection.ConnectionManagerTest.hold;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -24,6 +26,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** {@code session:///} channels on plain grpc-java, over the in-memory registry and real Netty servers. */
+@ExtendWith(LeakCheck.class)
 class SessionTargetTest {
 
   private final List<AutoCloseable> closeables = new ArrayList<>();

@@ -9,10 +9,16 @@ public final class Threads {
 
   private Threads() {}
 
-  /** A one-thread scheduler whose thread is a daemon named {@code name} (with a counter if it is ever replaced). */
+  /**
+   * A one-thread scheduler whose thread is a daemon named {@code name} (with a counter if it is ever replaced); its
+   * {@code shutdown()} cancels the delayed and periodic tasks still pending.
+   */
   public static ScheduledThreadPoolExecutor daemonScheduler(String name) {
     ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, factory(name));
     s.setRemoveOnCancelPolicy(true);
+    // shutdown() drops pending timers (a lease expiry a minute away, a backoff): the thread ends at once
+    s.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
+    s.setContinueExistingPeriodicTasksAfterShutdownPolicy(false);
     return s;
   }
 
