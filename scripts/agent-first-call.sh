@@ -8,13 +8,13 @@ cd "$(dirname "$0")/.."
 rounds="${1:-10}"
 [ -f agent/target/connmgr-agent.jar ] && [ -f agent-testapp/grpc-latest/target/echo-app.jar ] \
   || mvn -q -B -DskipTests package -pl agent -am
-mvn -q -o -B -Dstyle.color=never dependency:build-classpath -pl testing -Dmdep.outputFile=target/testing.cp >/dev/null
+mvn -q -o -B -Dstyle.color=never dependency:build-classpath -pl test-servers -Dmdep.outputFile=target/test-servers.cp >/dev/null
 work="$(mktemp -d)"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 etcd --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:23790 --advertise-client-urls http://127.0.0.1:23790 \
   --listen-peer-urls http://127.0.0.1:23800 >"$work/etcd.log" 2>&1 &
-java -cp "testing/target/classes:proto/target/classes:$(cat testing/target/testing.cp)" \
-  io.connmgr.testing.EchoServerMain 1 querynode 45671 >"$work/server.log" 2>&1 &
+java -cp "test-servers/target/classes:proto/target/classes:$(cat test-servers/target/test-servers.cp)" \
+  io.connmgr.testservers.EchoServerMain 1 querynode 45671 >"$work/server.log" 2>&1 &
 until grep -q LISTENING "$work/server.log" 2>/dev/null; do sleep 0.2; done
 until ETCDCTL_API=3 etcdctl --endpoints http://127.0.0.1:23790 put by-dev/meta/session/querynode-1 \
   '{"ServerID":1,"ServerName":"querynode","Address":"127.0.0.1:45671","Exclusive":false,"Stopping":false}' \

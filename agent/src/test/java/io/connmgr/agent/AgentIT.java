@@ -8,9 +8,10 @@ import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Registration;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
-import io.connmgr.testing.ChildJvm;
-import io.connmgr.testing.EchoServer;
 import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testing.LeakCheck;
+import io.connmgr.testservers.ChildJvm;
+import io.connmgr.testservers.EchoServer;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import java.io.File;
@@ -25,6 +26,7 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -33,6 +35,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The agent in a real, unmodified gRPC application (agent-testapp, a separate JVM with no dependency on connmgr),
  * against a real etcd and real Netty servers, on each grpc-java version the agent supports.
  */
+@ExtendWith(LeakCheck.class) // the test JVM's EtcdDiscovery must leave no connmgr thread behind
 class AgentIT {
 
   static final Path AGENT = Path.of(System.getProperty("connmgr.agent.jar", "target/connmgr-agent.jar"));

@@ -16,8 +16,8 @@ import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
 import io.connmgr.proto.HoldRequest;
-import io.connmgr.testing.EchoServer;
-import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testservers.EchoServer;
+import io.connmgr.testservers.LocalEtcd;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -37,9 +37,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * {@code connmgr demo}: the whole story in under a minute. Demo servers register sessions; a client on
@@ -104,7 +104,7 @@ final class DemoCommand implements Callable<Integer> {
       if (etcdUrl != null || spawnEtcd) {
         String url = etcdUrl;
         if (spawnEtcd) {
-          EtcdCluster etcd = EtcdCluster.singleMember();
+          LocalEtcd etcd = LocalEtcd.singleMember();
           resources.add(etcd);
           etcd.start();
           url = etcd.clientEndpoint(0);

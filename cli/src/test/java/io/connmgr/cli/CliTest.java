@@ -5,8 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import io.connmgr.testing.ChildJvm;
 import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testservers.ChildJvm;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import java.io.BufferedReader;
@@ -96,7 +96,7 @@ class CliTest {
 
   @Test
   void attachLoadsTheAgentIntoARunningJvmAndSaysSo() throws Exception {
-    try (ChildJvm jvm = ChildJvm.start(io.connmgr.testing.EchoServerMain.class, "1", "querynode", "0")) {
+    try (ChildJvm jvm = ChildJvm.start(io.connmgr.testservers.EchoServerMain.class, "1", "querynode", "0")) {
       jvm.awaitLine("LISTENING", java.time.Duration.ofSeconds(60));
       String pid = Long.toString(jvm.process().pid());
       Result bad = run("attach", pid, "--agent-jar", AGENT_JAR, "--target", "nonsense");

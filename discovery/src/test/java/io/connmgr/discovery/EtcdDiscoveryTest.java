@@ -6,8 +6,8 @@ import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.SessionEvent.Cause;
 import io.connmgr.discovery.SessionEvent.Type;
-import io.connmgr.testservers.ChildJvm;
 import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testservers.ChildJvm;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.DeleteOption;

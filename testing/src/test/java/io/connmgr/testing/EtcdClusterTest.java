@@ -9,7 +9,6 @@ import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KV;
 import io.etcd.jetcd.kv.GetResponse;
 import io.etcd.jetcd.options.GetOption;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -225,25 +224,6 @@ class EtcdClusterTest {
             } else {
                 System.setProperty(EtcdCluster.BIN_PROPERTY, previous);
             }
-        }
-    }
-
-    @Test
-    void logTailReadsTheEndOfLargeFiles() throws Exception {
-        Path file = Files.createTempFile("etcd-tail", ".log");
-        try {
-            StringBuilder sb = new StringBuilder();
-            for (int i = 0; i < 5000; i++) {
-                sb.append("line ").append(i).append('\n');
-            }
-            Files.writeString(file, sb.toString());
-            assertThat(EtcdMember.tail(file, 3)).isEqualTo("line 4997\nline 4998\nline 4999");
-            assertThat(EtcdMember.tail(file, 0)).isEmpty();
-            Files.writeString(file, "a\nb");
-            assertThat(EtcdMember.tail(file, 5)).isEqualTo("a\nb");
-            assertThat(EtcdMember.tail(file.resolveSibling("missing-" + file.getFileName()), 5)).isEmpty();
-        } finally {
-            Files.deleteIfExists(file);
         }
     }
 

@@ -1,4 +1,4 @@
-package io.connmgr.testing;
+package io.connmgr.testservers;
 
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;

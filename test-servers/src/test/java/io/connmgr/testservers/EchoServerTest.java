@@ -1,4 +1,4 @@
-package io.connmgr.testing;
+package io.connmgr.testservers;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;

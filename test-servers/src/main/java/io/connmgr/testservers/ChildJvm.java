@@ -1,4 +1,4 @@
-package io.connmgr.testing;
+package io.connmgr.testservers;
 
 import java.io.BufferedReader;
 import java.io.File;

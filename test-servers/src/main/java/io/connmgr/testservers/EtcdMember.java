@@ -1,4 +1,4 @@
-package io.connmgr.testing;
+package io.connmgr.testservers;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,10 +24,10 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 
 /**
- * One etcd member process of an {@link EtcdCluster}: its fixed ports, data directory, log file and the
+ * One etcd member process of an {@link LocalEtcd}: its fixed ports, data directory, log file and the
  * currently running {@link Process} (if any).
  *
- * <p>Lifecycle-changing methods are called by {@link EtcdCluster} while holding the cluster lock; the
+ * <p>Lifecycle-changing methods are called by {@link LocalEtcd} while holding the cluster lock; the
  * process reference is {@code volatile} so the JVM shutdown hook and read-only queries can see it without
  * the lock.
  */

@@ -1,4 +1,4 @@
-package io.connmgr.testing;
+package io.connmgr.testservers;
 
 import java.io.PrintStream;
 import java.util.concurrent.CountDownLatch;
