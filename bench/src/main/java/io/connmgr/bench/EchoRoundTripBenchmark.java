@@ -1,19 +1,15 @@
 package io.connmgr.bench;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
 import io.connmgr.connection.ConnectionManager;
 import io.connmgr.connection.ConnectionOptions;
-import io.connmgr.connection.ServerKey;
 import io.connmgr.connection.ServerState;
-import io.connmgr.connection.internal.ServerEntry;
 import io.connmgr.discovery.InMemoryRegistry;
-import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
+import io.connmgr.discovery.SessionCodec;
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.inprocess.InProcessChannelBuilder;
@@ -45,11 +41,12 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>{@code client=raw}: {@code NettyChannelBuilder.forAddress(...).usePlaintext()} or
  *       {@code InProcessChannelBuilder.forName(...)}.
- *   <li>{@code client=connmgr}, netty: {@code cm.channel("querynode", 1)} of a started {@link ConnectionManager} (its
- *       channel is a pooled Netty channel with connmgr's call tracking and {@code ServerID} header).
- *   <li>{@code client=connmgr}, inprocess: connmgr always builds Netty channels, so the same per-call path is composed
- *       over the in-process channel: a {@link ServerEntry}'s channel (refusal check, pool lookup in a Caffeine cache
- *       configured as the manager's, {@code CallTracker}, {@code ServerID} header).
+ *   <li>{@code client=connmgr}: {@code cm.channel("querynode", 1)} of a started {@link ConnectionManager} over an
+ *       {@link InMemoryRegistry} holding that one session, with {@code dependsOn("querynode")} (connected before the
+ *       measurement): a pooled channel with connmgr's refusal check, pool lookup, call tracking and {@code ServerID}
+ *       header. netty: the manager's default channel factory (a Netty channel to the {@link EchoServer});
+ *       inprocess: {@code channelFactory((key, session) -> InProcessChannelBuilder.forName(...).directExecutor()
+ *       .build())}, the same channel as the raw variant's, built and owned by the manager's pool.
  * </ul>
  *
  * <p>The stub is built once per trial (the lookup itself is {@link LookupBenchmark}'s subject). Run with one and two
@@ -85,50 +82,49 @@ public class EchoRoundTripBenchmark {
 
   @Setup(Level.Trial)
   public void setUp() throws Exception {
+    String inProcessName = null;
     if (transport.equals("netty")) {
       nettyServer = EchoServer.start(1, "querynode");
-      if (client.equals("raw")) {
-        channel = NettyChannelBuilder.forAddress(EchoServer.HOST, nettyServer.port()).usePlaintext().build();
-        stub = EchoServiceGrpc.newBlockingStub(channel);
-      } else {
-        registry = InMemoryRegistry.create();
-        registry.register(Session.builder("querynode", nettyServer.address()).serverId(1).build(),
-            Duration.ofSeconds(60), RegistrationListener.NONE).get(10, TimeUnit.SECONDS);
-        cm = ConnectionManager.create(ConnectionOptions.builder(registry).dependsOn("querynode").build());
-        cm.start().get(10, TimeUnit.SECONDS);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (cm.serverState("querynode", 1) != ServerState.READY) {
-          if (System.nanoTime() > deadline) {
-            throw new IllegalStateException("querynode-1 not READY");
-          }
-          LockSupport.parkNanos(100_000);
-        }
-        stub = EchoServiceGrpc.newBlockingStub(cm.channel("querynode", 1));
-      }
     } else {
-      String name = "echo-" + System.nanoTime();
-      inProcessServer = InProcessServerBuilder.forName(name).directExecutor().addService(new InProcessEcho())
-          .build().start();
-      channel = InProcessChannelBuilder.forName(name).directExecutor().build();
-      if (client.equals("raw")) {
-        stub = EchoServiceGrpc.newBlockingStub(channel);
-      } else {
-        Session s = Session.builder("querynode", "127.0.0.1:1").serverId(1).build();
-        ServerKey key = ServerKey.of(s);
-        Cache<ServerKey, ManagedChannel> pool = Caffeine.newBuilder().maximumSize(10_000)
-            .expireAfterAccess(Duration.ofMinutes(30)).build();
-        pool.put(key, channel);
-        ServerEntry entry = new ServerEntry(key, s, e -> pool.get(e.key, k -> channel));
-        stub = EchoServiceGrpc.newBlockingStub(entry.channel);
+      inProcessName = "echo-" + System.nanoTime();
+      inProcessServer = InProcessServerBuilder.forName(inProcessName).directExecutor()
+          .addService(new InProcessEcho()).build().start();
+    }
+    if (client.equals("raw")) {
+      channel = transport.equals("netty")
+          ? NettyChannelBuilder.forAddress(EchoServer.HOST, nettyServer.port()).usePlaintext().build()
+          : InProcessChannelBuilder.forName(inProcessName).directExecutor().build();
+      stub = EchoServiceGrpc.newBlockingStub(channel);
+    } else {
+      registry = InMemoryRegistry.create();
+      // in-process: the address is never dialled, the factory below builds the channel
+      String address = transport.equals("netty") ? nettyServer.address() : "127.0.0.1:1";
+      registry.kv().put(registry.layout().sessionKey("querynode", 1),
+          SessionCodec.encode(Session.builder("querynode", address).serverId(1).build()));
+      ConnectionOptions.Builder options = ConnectionOptions.builder(registry).dependsOn("querynode");
+      if (transport.equals("inprocess")) {
+        String name = inProcessName;
+        options.channelFactory((key, session) -> InProcessChannelBuilder.forName(name).directExecutor().build());
       }
+      cm = ConnectionManager.create(options.build());
+      cm.start().get(10, TimeUnit.SECONDS);
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (cm.serverState("querynode", 1) != ServerState.READY) {
+        if (System.nanoTime() > deadline) {
+          throw new IllegalStateException("querynode-1 not READY");
+        }
+        LockSupport.parkNanos(100_000);
+      }
+      stub = EchoServiceGrpc.newBlockingStub(cm.channel("querynode", 1));
     }
     stub.echo(request);
   }
 
   @TearDown(Level.Trial)
-  public void tearDown() {
+  public void tearDown() throws InterruptedException {
     if (cm != null) {
       cm.close();
+      cm.awaitTermination(Duration.ofSeconds(10));
     }
     if (registry != null) {
       registry.close();

@@ -1,10 +1,12 @@
 package io.connmgr.bench;
 
-import io.connmgr.connection.ServerKey;
+import io.connmgr.connection.ConnectionManager;
+import io.connmgr.connection.ConnectionOptions;
+import io.connmgr.connection.ServerState;
 import io.connmgr.connection.SessionNameResolverProvider;
-import io.connmgr.connection.internal.ServerEntry;
 import io.connmgr.discovery.InMemoryRegistry;
 import io.connmgr.discovery.Session;
+import io.connmgr.discovery.SessionCodec;
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
@@ -21,7 +23,9 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -43,8 +47,10 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * <ul>
  *   <li>{@code none}: the no-op channel itself (the baseline);
- *   <li>{@code call-tracker}: a {@link ServerEntry}'s channel over it — what {@code cm.channel(role, id)} does per call:
- *       refusal check, pool function, {@code CallTracker} (set add/remove, {@code ServerID} header, listener
+ *   <li>{@code call-tracker}: {@code cm.channel("querynode", 7)} of a started {@link ConnectionManager} over an
+ *       {@link InMemoryRegistry} holding that one session, whose {@code channelFactory} returns the no-op channel —
+ *       what {@code cm.channel(role, id)} does per call, through the public API only: refusal check, pooled channel
+ *       lookup (the manager's Caffeine pool), call tracking (set add/remove, {@code ServerID} header, listener
  *       wrapper);
  *   <li>{@code session-failfast}: {@link SessionNameResolverProvider#interceptor()} over it — the {@code session://}
  *       channel's fail-fast interceptor; the no-op call creates the stream tracer and reports
@@ -66,17 +72,31 @@ public class InterceptorBenchmark {
   public String interceptor;
 
   private InMemoryRegistry registry;
+  private ConnectionManager cm;
   private Channel channel;
   private final EchoRequest request = EchoRequest.newBuilder().setMessage("ping").build();
 
   @Setup(Level.Trial)
-  public void setUp() {
+  public void setUp() throws Exception {
     NoopChannel noop = new NoopChannel();
     switch (interceptor) {
       case "none" -> channel = noop;
       case "call-tracker" -> {
+        registry = InMemoryRegistry.create();
         Session s = Session.builder("querynode", "127.0.0.1:21123").serverId(7).build();
-        channel = new ServerEntry(ServerKey.of(s), s, e -> noop).channel;
+        registry.kv().put(registry.layout().sessionKey("querynode", 7), SessionCodec.encode(s));
+        cm = ConnectionManager.create(ConnectionOptions.builder(registry).roles("querynode")
+            .channelFactory((key, session) -> noop).build());
+        cm.start().get(10, TimeUnit.SECONDS);
+        channel = cm.channel("querynode", 7);
+        call(); // opens the pooled (no-op) channel; the manager then sees it READY
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (cm.serverState("querynode", 7) != ServerState.READY) {
+          if (System.nanoTime() > deadline) {
+            throw new IllegalStateException("querynode-7 not READY");
+          }
+          LockSupport.parkNanos(100_000);
+        }
       }
       case "session-failfast" -> {
         registry = InMemoryRegistry.create();
@@ -87,7 +107,11 @@ public class InterceptorBenchmark {
   }
 
   @TearDown(Level.Trial)
-  public void tearDown() {
+  public void tearDown() throws InterruptedException {
+    if (cm != null) {
+      cm.close();
+      cm.awaitTermination(Duration.ofSeconds(10));
+    }
     if (registry != null) {
       registry.close();
     }
@@ -113,7 +137,10 @@ public class InterceptorBenchmark {
     }
   }
 
-  /** A transport stand-in: each call "creates its stream" on start and closes OK on halfClose, synchronously. */
+  /**
+   * A transport stand-in: each call "creates its stream" on start and closes OK on halfClose, synchronously. A
+   * {@link ManagedChannel}, so that a manager's channel factory can hand it out: always READY, shutdown does nothing.
+   */
   static final class NoopChannel extends ManagedChannel {
     private static final Attributes TRANSPORT = Attributes.newBuilder()
         .set(Grpc.TRANSPORT_ATTR_REMOTE_ADDR, new InetSocketAddress("127.0.0.1", 21123)).build();
@@ -183,6 +210,11 @@ public class InterceptorBenchmark {
     @Override
     public ConnectivityState getState(boolean requestConnection) {
       return ConnectivityState.READY;
+    }
+
+    @Override
+    public void notifyWhenStateChanged(ConnectivityState source, Runnable callback) {
+      // the state never changes
     }
   }
 }

@@ -65,7 +65,7 @@ public class LookupBenchmark {
     for (int i = 0; i < SERVERS; i++) {
       ids[i] = 1000 + i * 7L;
       boxed[i] = ids[i];
-      registry.put(registry.layout().sessionKey("querynode", ids[i]),
+      registry.kv().put(registry.layout().sessionKey("querynode", ids[i]),
           SessionCodec.encode(Session.builder("querynode", "127.0.0.1:" + (20000 + i)).serverId(ids[i]).build()));
     }
     cm = ConnectionManager.create(ConnectionOptions.builder(registry).roles("querynode").build());

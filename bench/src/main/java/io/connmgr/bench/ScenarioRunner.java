@@ -2,10 +2,13 @@ package io.connmgr.bench;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.connmgr.bench.scenario.ChurnScenario;
+import io.connmgr.bench.scenario.ControlPlaneScenario;
 import io.connmgr.bench.scenario.CrashScenario;
 import io.connmgr.bench.scenario.Env;
 import io.connmgr.bench.scenario.EventScenario;
+import io.connmgr.bench.scenario.FailFastLoadedScenario;
 import io.connmgr.bench.scenario.FailFastScenario;
+import io.connmgr.bench.scenario.FailFastStormScenario;
 import io.connmgr.bench.scenario.MarkdownReport;
 import io.connmgr.bench.scenario.MemoryScenario;
 import io.connmgr.bench.scenario.RecoveryScenario;
@@ -13,7 +16,7 @@ import io.connmgr.bench.scenario.Results;
 import io.connmgr.bench.scenario.Scenario;
 import io.connmgr.bench.scenario.StartupScenario;
 import io.connmgr.bench.scenario.SvgChart;
-import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testservers.LocalEtcd;
 import io.etcd.jetcd.Client;
 import java.io.IOException;
 import java.io.InputStream;
@@ -29,9 +32,10 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The scenario runner: event latencies, start-up, churn and memory of connmgr, each beside its baselines measured in
- * the same run, against one real etcd it starts itself (the {@code etcd} binary on the PATH) and real Netty servers on
- * loopback. Not JMH: each figure is a distribution of single events (at least 200 trials per latency in full mode).
+ * The scenario runner: event latencies, start-up, the control plane, churn and memory of connmgr, each beside its
+ * baselines measured in the same run, against one real etcd it starts itself (the {@code etcd} binary on the PATH)
+ * and real Netty servers on loopback. Not JMH: each figure is a distribution of single events (at least 200 trials
+ * per latency in full mode).
  *
  * <p>Writes {@code latest.json} (nested: {@code failFast.p50Ms}, {@code watch.p99Ms}, {@code startup10k.readyMs},
  * ...; plus the machine, JDK, versions and mode), {@code latest.md} (a table per scenario: connmgr, baseline, ratio,
@@ -43,8 +47,9 @@ import java.util.concurrent.TimeUnit;
  * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner            # full: about 3 minutes
  * java -cp bench/target/benchmarks.jar io.connmgr.bench.ScenarioRunner --quick    # smoke test: under 2 minutes
  * </pre>
- * Options: {@code --out DIR}; {@code --only a,b} runs only the named scenarios ({@code fail-fast}, {@code events},
- * {@code crash}, {@code recovery}, {@code startup}, {@code churn}, {@code memory}).
+ * Options: {@code --out DIR}; {@code --only a,b} runs only the named scenarios ({@code fail-fast},
+ * {@code fail-fast-loaded}, {@code events}, {@code recovery}, {@code startup}, {@code control-plane}, {@code churn},
+ * {@code memory}, {@code crash}, {@code fail-fast-storm}).
  */
 public final class ScenarioRunner {
 
@@ -75,12 +80,21 @@ public final class ScenarioRunner {
 
   /** Runs the scenarios and writes the results into {@code out}; returns the path of {@code latest.json}. */
   public static Path run(boolean quick, Path out, Set<String> only) throws Exception {
-    List<Scenario> all = List.of(new FailFastScenario(), new EventScenario(), new RecoveryScenario(),
-        new StartupScenario(), new ChurnScenario(), new MemoryScenario(), new CrashScenario());
+    List<Scenario> all = List.of(new FailFastScenario(), new FailFastLoadedScenario(), new EventScenario(),
+        new RecoveryScenario(), new StartupScenario(), new ControlPlaneScenario(), new ChurnScenario(),
+        new MemoryScenario(), new CrashScenario(), new FailFastStormScenario());
     List<Scenario> scenarios = new ArrayList<>();
     for (Scenario s : all) {
       if (only == null || only.contains(s.name())) {
         scenarios.add(s);
+      }
+    }
+    if (only != null) {
+      Set<String> unknown = new java.util.TreeSet<>(only);
+      all.forEach(s -> unknown.remove(s.name()));
+      if (!unknown.isEmpty()) {
+        throw new IllegalArgumentException("--only: unknown scenario(s) " + unknown + "; known: "
+            + all.stream().map(Scenario::name).toList());
       }
     }
     long started = System.nanoTime();
@@ -92,7 +106,7 @@ public final class ScenarioRunner {
         + (quick ? " --quick" : ""));
     machine(results.node("machine"));
     ObjectNode versions = results.node("versions");
-    try (EtcdCluster etcd = EtcdCluster.singleMember()) {
+    try (LocalEtcd etcd = LocalEtcd.singleMember()) {
       etcd.start();
       try (Client writer = etcd.newClient()) {
         versions(versions, writer, etcd);
@@ -161,7 +175,7 @@ public final class ScenarioRunner {
     }
   }
 
-  private static void versions(ObjectNode v, Client client, EtcdCluster etcd) throws IOException {
+  private static void versions(ObjectNode v, Client client, LocalEtcd etcd) throws IOException {
     Properties p = new Properties();
     try (InputStream in = ScenarioRunner.class.getResourceAsStream("versions.properties")) {
       if (in != null) {

@@ -25,7 +25,9 @@ class ScenarioRunnerSmokeTest {
       "startup10k.startReturnMs", "startup10k.readyMs", "machine.cores", "churn.eventsPerSecond",
       "memory.perIdleSessionBytes", "memory.perLiveChannelBytes", "memory.perRawManagedChannelBytes",
       "crash.kill9.connmgr.p50Ms", "crash.sigstop.connmgr.p50Ms", "crash.sigstop.grpcDefaults.p50Ms",
-      "events.connmgr.p50Ms");
+      "events.connmgr.p50Ms", "memory.idleSessionRatio", "failFastLoaded.p99GapMs", "failFastStorm.afterRelistMs",
+      "controlPlane.eventsPerSec.n1k", "controlPlane.eventsPerSec.n10k", "controlPlane.burstDeleteP99Ms.n1k",
+      "controlPlane.baselineEventsPerSec.n1k", "controlPlane.roles100.eventsPerSec.n10k");
 
   @Test
   @Timeout(value = 120, unit = TimeUnit.SECONDS)
@@ -46,7 +48,8 @@ class ScenarioRunnerSmokeTest {
     }
     assertThat(root.path("goals").size()).isGreaterThanOrEqualTo(6);
     String report = Files.readString(out.resolve("latest.md"));
-    assertThat(report).contains("## Fail-fast", "## Recovery", "## Start-up", "## Churn", "## Crash", "![");
+    assertThat(report).contains("## Fail-fast", "## Recovery", "## Start-up", "## Churn", "## Crash",
+        "## Control plane", "## Fail-fast in a storm", "## Fail-fast under CPU load", "![");
     for (String svg : List.of("failfast.svg", "recovery.svg", "crash.svg", "events.svg", "churn.svg")) {
       assertThat(Files.readString(out.resolve(svg))).startsWith("<svg").contains("<polyline").endsWith("</svg>\n");
     }

@@ -340,7 +340,11 @@ public final class ConnectionManager implements AutoCloseable {
       pool.close(e.key, null);
       connector.removed(e);
       removedNames.add(e.key.role() + "-" + e.key.serverId());
-      log.info("server {} removed ({}); {} call(s) in flight failed", e.key, reason, failed);
+      if (failed > 0) {
+        log.info("server {} removed ({}); {} call(s) in flight failed", e.key, reason, failed);
+      } else {
+        log.debug("server {} removed ({})", e.key, reason); // a mass re-registration must not cost a log line each
+      }
       Notifier.run(() -> options.listener().removed(e.key, reason));
       if (failed > 0) {
         Notifier.run(() -> options.listener().callsFailedFast(e.key, failed));

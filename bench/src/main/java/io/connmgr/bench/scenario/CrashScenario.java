@@ -9,7 +9,7 @@ import io.connmgr.connection.ConnectionOptions;
 import io.connmgr.connection.ServerState;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
-import io.connmgr.testing.ChildJvm;
+import io.connmgr.testservers.ChildJvm;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;

@@ -2,7 +2,7 @@ package io.connmgr.bench.scenario;
 
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import io.connmgr.testing.EtcdCluster;
+import io.connmgr.testservers.LocalEtcd;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.options.PutOption;
@@ -20,10 +20,10 @@ import java.util.function.BooleanSupplier;
 public final class Env {
 
   private final boolean quick;
-  private final EtcdCluster etcd;
+  private final LocalEtcd etcd;
   private final Client writer;
 
-  public Env(boolean quick, EtcdCluster etcd, Client writer) {
+  public Env(boolean quick, LocalEtcd etcd, Client writer) {
     this.quick = quick;
     this.etcd = etcd;
     this.writer = writer;
@@ -48,7 +48,7 @@ public final class Env {
   }
 
   /** The etcd. */
-  public EtcdCluster etcd() {
+  public LocalEtcd etcd() {
     return etcd;
   }
 

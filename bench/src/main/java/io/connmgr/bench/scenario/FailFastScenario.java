@@ -13,7 +13,7 @@ import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.options.WatchOption;

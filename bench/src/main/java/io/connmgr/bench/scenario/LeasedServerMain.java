@@ -3,7 +3,7 @@ package io.connmgr.bench.scenario;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;

@@ -9,7 +9,7 @@ import io.connmgr.connection.ServerState;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
-import io.connmgr.testing.EchoServer;
+import io.connmgr.testservers.EchoServer;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.options.WatchOption;

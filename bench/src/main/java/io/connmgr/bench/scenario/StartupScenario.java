@@ -34,7 +34,8 @@ import java.util.concurrent.TimeUnit;
  * the same prefix on a fresh client, in the same repetitions.
  *
  * <p>Also the heap per idle (known, unconnected) session: the retained heap of a started manager holding the 10,000
- * sessions, beside a plain {@code HashMap<String, Session>} of the same decoded sessions.
+ * sessions, beside a plain {@code HashMap<String, Session>} of the same decoded sessions, and their ratio
+ * ({@code memory.idleSessionRatio}, goal ≤ 1.5).
  */
 public final class StartupScenario implements Scenario {
 
@@ -135,6 +136,8 @@ public final class StartupScenario implements Scenario {
     m.put("mapOfSessionsPerEntryBytes", perMapEntry);
     m.put("etcdKeyValueBytes", rawBytes);
     m.put("idleSessions", SESSIONS);
+    double idleRatio = perMapEntry > 0 ? (double) perSession / perMapEntry : Double.NaN;
+    m.put("idleSessionRatio", Results.round(idleRatio));
 
     double startMs = startReturn.p50Ms();
     double readyMs = ready.p50Ms();
@@ -155,7 +158,8 @@ public final class StartupScenario implements Scenario {
             + "unconnected sessions (its discovery's session table included), per session; beside a plain "
             + "`HashMap<String, Session>` of the same decoded sessions and the raw etcd key+value size.")
         .row("heap per idle session", bytes(perSession), "HashMap entry " + bytes(perMapEntry) + " (etcd key+value "
-            + bytes(rawBytes) + ")", ratio(perSession, perMapEntry), "", "");
+            + bytes(rawBytes) + ")", ratio(perSession, perMapEntry), "≤ 1.5× the HashMap entry",
+            results.goal("memory.idleSessionRatio", "≤ 1.5", idleRatio, "×", idleRatio <= 1.5));
   }
 
   private static void load(Env env, KeyLayout layout) throws Exception {
