@@ -15,6 +15,8 @@ import io.connmgr.discovery.SessionCodec;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
 import io.connmgr.discovery.Subscription;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.ManagementFactory;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,7 +27,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.LongAdder;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The control plane alone: how fast connmgr's engine applies session events, and how long a deletion waits behind a
@@ -39,11 +41,11 @@ import java.util.concurrent.atomic.LongAdder;
  *       event naming a new instance: the old one is removed, a new one created), written back to back by one thread
  *       (values encoded beforehand), timed from the first write until the manager's
  *       {@link ConnectionListener#removed} has fired for the last re-pointed instance (it fires on the control thread
- *       as each event is applied). Baseline, same registry, same kind of burst, run after the manager is closed (never
- *       at the same time): a plain subscriber of the same role(s) ({@code registry.subscribeRoles(roles, listener,
- *       null)}, delivered on the registry's thread as the manager's events are on its control thread) applying each
- *       event to a {@code HashMap<String, Session>}: the registry's own delivery cost, so the ratio is the engine's
- *       overhead.
+ *       as each event is applied; that thread stamps the time, the waiting thread only parks). Baseline, same
+ *       registry, same kind of burst, run after the manager is closed (never at the same time): a plain subscriber of
+ *       the same role(s) ({@code registry.subscribeRoles(roles, listener, null)}, delivered on the registry's thread
+ *       as the manager's events are on its control thread) applying each event to a {@code HashMap<String,
+ *       Session>}: the registry's own delivery cost, so the ratio is the engine's overhead.
  *   <li><b>burst-delete</b>: {@value #BURST} updates, then the deletion of a session that was not updated; timed from
  *       just before the {@code delete} until the manager's {@code removed} callback for that server (reason
  *       {@code deleted}), so it includes the wait behind the backlog. Baseline: the same, until the plain subscriber
@@ -66,7 +68,7 @@ public final class ControlPlaneScenario implements Scenario {
 
   /** One measured configuration's figures. */
   private record Figures(int n, double[] rates, double[] baselineRates, Latency burstDelete,
-      Latency baselineBurstDelete, double loadMs, double startMs) {
+      Latency baselineBurstDelete, double loadMs, double startMs, long[] gc, long[] baselineGc) {
     double eventsPerSec() {
       return median(rates);
     }
@@ -104,6 +106,7 @@ public final class ControlPlaneScenario implements Scenario {
     System.out.println("  control-plane: warm-up (not recorded)");
     measure(2_000, 1, env.trials(6, 10), 10);
     measure(2_000, 100, 3, 10);
+    List<String> gcNotes = new ArrayList<>();
     for (int roles : new int[] {1, 100}) {
       ObjectNode base = roles == 1 ? cp : cp.putObject("roles100");
       List<Figures> all = new ArrayList<>();
@@ -129,8 +132,11 @@ public final class ControlPlaneScenario implements Scenario {
         ArrayNode baselineRates = d.putArray("baselineEventsPerSecBursts");
         Arrays.stream(f.baselineRates).forEach(r -> baselineRates.add(Math.round(r)));
         d.put("startMs", Results.round(f.startMs));
-        f.burstDelete.writeTo(d.putObject("burstDelete"));
-        f.baselineBurstDelete.writeTo(d.putObject("baselineBurstDelete"));
+        f.burstDelete.writeTo(d.putObject("burstDelete")).put("gcCount", f.gc[0]).put("gcMs", f.gc[1]);
+        f.baselineBurstDelete.writeTo(d.putObject("baselineBurstDelete")).put("gcCount", f.baselineGc[0])
+            .put("gcMs", f.baselineGc[1]);
+        gcNotes.add((roles == 1 ? "one role" : "100 roles") + ", N=" + count(n) + ": " + f.gc[0] + " / "
+            + f.gc[1] + " ms (baseline " + f.baselineGc[0] + " / " + f.baselineGc[1] + " ms)");
       }
       report(results, s, roles, base, all);
     }
@@ -138,6 +144,9 @@ public final class ControlPlaneScenario implements Scenario {
         + "failed, its pooled channel closed if any, the listener told) and a creation, plus its share of one "
         + "publication per drained batch. The flatness goal compares the smallest and the largest N of the run"
         + (env.quick() ? " (quick mode: 1,000 → 10,000; the published goal is 1,000 → 100,000)." : "."));
+    s.note("Garbage collection (the JVM's defaults: G1, on 2 cores) pauses the applying thread too, and a pause "
+        + "lands in a burst-delete trial whole: collections / their total time during the " + (deleteReps + 2)
+        + " burst-delete trials (warm-up included) of each configuration: " + String.join("; ", gcNotes) + ".");
   }
 
   private static void report(Results results, Results.Section s, int roles, ObjectNode base, List<Figures> all) {
@@ -146,9 +155,10 @@ public final class ControlPlaneScenario implements Scenario {
     for (Figures f : all) {
       String k = key(f.n);
       double eps = f.eventsPerSec();
-      s.row(label + ", N=" + count(f.n) + ": events/s", rate(eps), "HashMap subscriber "
-              + rate(f.baselineEventsPerSec()), ratio(eps, f.baselineEventsPerSec()), "≥ 200,000/s", results.goal(prefix + "eventsPerSec." + k, "≥ 200,000/s", f.eventsPerSec(), "events/s",
-              f.eventsPerSec() >= GOAL_EVENTS_PER_SEC));
+      s.row(label + ", N=" + count(f.n) + ": events/s", rate(eps),
+          "HashMap subscriber " + rate(f.baselineEventsPerSec()), ratio(eps, f.baselineEventsPerSec()),
+          "≥ 200,000/s", results.goal(prefix + "eventsPerSec." + k, "≥ 200,000/s", eps, "events/s",
+              eps >= GOAL_EVENTS_PER_SEC));
       double p99 = f.burstDelete.p99Ms();
       s.row(label + ", N=" + count(f.n) + ": burst-delete p50 / p99",
           ms(f.burstDelete.p50Ms()) + " / " + ms(p99), "HashMap subscriber " + ms(f.baselineBurstDelete.p50Ms())
@@ -161,9 +171,10 @@ public final class ControlPlaneScenario implements Scenario {
     double flat = small.eventsPerSec() / large.eventsPerSec();
     String name = prefix + "eventsPerSec." + key(small.n) + " / " + key(large.n);
     base.put("flatRatio", Results.round(flat));
-    s.row(label + ": events/s, N=" + count(small.n) + " ÷ N=" + count(large.n), ratio(small.eventsPerSec(), large.eventsPerSec()),
-        "HashMap subscriber " + ratio(small.baselineEventsPerSec(), large.baselineEventsPerSec()), "",
-        "≤ 2 (flat)", results.goal(name, "≤ 2", flat, "×", flat <= GOAL_FLAT_RATIO));
+    s.row(label + ": events/s, N=" + count(small.n) + " ÷ N=" + count(large.n),
+        ratio(small.eventsPerSec(), large.eventsPerSec()),
+        "HashMap subscriber " + ratio(small.baselineEventsPerSec(), large.baselineEventsPerSec()), "", "≤ 2 (flat)",
+        results.goal(name, "≤ 2", flat, "×", flat <= GOAL_FLAT_RATIO));
   }
 
   private static Figures measure(int n, int roleCount, int rateReps, int deleteReps) throws Exception {
@@ -183,35 +194,21 @@ public final class ControlPlaneScenario implements Scenario {
       int updatable = n - victims;
 
       // ---- connmgr
-      Counting listener = new Counting();
+      Progress progress = new Progress();
       ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(registry).roles(roleNames)
-          .listener(listener).build());
+          .listener(new Counting(progress)).build());
       double startMs;
       double[] rates;
+      long[] gc;
       Latency burstDelete = new Latency("connmgr: delete after a burst → removed");
       try {
         t = System.nanoTime();
         cm.start().get(120, TimeUnit.SECONDS);
         startMs = (System.nanoTime() - t) / 1e6;
-        Sink cmSink = new Sink() {
-          @Override
-          long applied() {
-            return listener.removed.sum();
-          }
-
-          @Override
-          long deletedAt() {
-            return listener.victimRemovedAt.get();
-          }
-
-          @Override
-          void expectDeletion(long serverId) {
-            listener.victimRemovedAt.set(0);
-            listener.victim = serverId;
-          }
-        };
-        rates = rate(registry, sessions, updatable, rateReps, cmSink);
-        burstDeletes(registry, sessions, updatable, deleteReps, cmSink, burstDelete);
+        rates = rate(registry, sessions, updatable, rateReps, progress);
+        long[] gc0 = gc();
+        burstDeletes(registry, sessions, updatable, deleteReps, progress, burstDelete);
+        gc = delta(gc0);
         Env.await(() -> cm.stats().roles().values().stream().mapToInt(r -> r.registered()).sum() == n,
             Duration.ofSeconds(30), "the manager to know " + n + " servers");
       } finally {
@@ -222,118 +219,129 @@ public final class ControlPlaneScenario implements Scenario {
       }
 
       // ---- baseline: a plain subscriber into a HashMap, on the same registry, after the manager is gone
-      MapSubscriber map = new MapSubscriber();
+      Progress baseline = new Progress();
+      MapSubscriber map = new MapSubscriber(baseline);
       Subscription sub = registry.subscribeRoles(Set.of(roleNames), map, null);
       double[] baselineRates;
+      long[] baselineGc;
       Latency baselineBurstDelete = new Latency("HashMap subscriber: delete after a burst → applied");
       try {
         Env.await(() -> map.synced, Duration.ofSeconds(120), "the baseline subscriber's initial listing");
-        Sink mapSink = new Sink() {
-          @Override
-          long applied() {
-            return map.updates.get();
-          }
-
-          @Override
-          long deletedAt() {
-            return map.victimRemovedAt.get();
-          }
-
-          @Override
-          void expectDeletion(long serverId) {
-            map.victimRemovedAt.set(0);
-            map.victim = serverId;
-          }
-        };
-        baselineRates = rate(registry, sessions, updatable, rateReps, mapSink);
-        burstDeletes(registry, sessions, updatable, deleteReps, mapSink, baselineBurstDelete);
+        baselineRates = rate(registry, sessions, updatable, rateReps, baseline);
+        long[] gc0 = gc();
+        burstDeletes(registry, sessions, updatable, deleteReps, baseline, baselineBurstDelete);
+        baselineGc = delta(gc0);
         Env.await(() -> map.size.get() == n, Duration.ofSeconds(30), "the baseline map to hold " + n + " sessions");
       } finally {
         sub.close();
       }
-      result = new Figures(n, rates, baselineRates, burstDelete, baselineBurstDelete, loadMs, startMs);
+      result = new Figures(n, rates, baselineRates, burstDelete, baselineBurstDelete, loadMs, startMs, gc,
+          baselineGc);
     }
     return result;
   }
 
-  /** The rates of {@code reps} bursts of {@link #UPDATES} re-pointing updates, after one warm-up burst. */
-  private static double[] rate(InMemoryRegistry registry, Sessions sessions, int updatable, int reps, Sink sink) {
+  /**
+   * The rates of {@code reps} bursts of {@link #UPDATES} re-pointing updates, after one warm-up burst: from just
+   * before the first write until the applying thread stamped the last one.
+   */
+  private static double[] rate(InMemoryRegistry registry, Sessions sessions, int updatable, int reps,
+      Progress progress) {
     double[] rates = new double[reps];
     for (int rep = -1; rep < reps; rep++) {
       Burst b = sessions.burst(UPDATES, updatable);
-      long target = sink.applied() + UPDATES;
+      progress.arm(UPDATES, -1);
       System.gc(); // every burst starts from the same, collected heap (its own garbage is collected as it runs)
       long t0 = System.nanoTime();
       b.write(registry);
-      spinUntil(sink, target);
-      long took = System.nanoTime() - t0;
+      progress.await(false);
       if (rep >= 0) {
-        rates[rep] = UPDATES / (took / 1e9);
+        rates[rep] = UPDATES / ((progress.reachedAt.get() - t0) / 1e9);
       }
     }
     return rates;
   }
 
   /** {@code reps} trials (after two warm-up ones) of a burst of {@link #BURST} updates, then one deletion. */
-  private static void burstDeletes(InMemoryRegistry registry, Sessions sessions, int updatable, int reps, Sink sink,
-      Latency out) {
+  private static void burstDeletes(InMemoryRegistry registry, Sessions sessions, int updatable, int reps,
+      Progress progress, Latency out) {
     for (int rep = -2; rep < reps; rep++) {
       int victim = sessions.n - 1 - (rep + 2);
       Burst b = sessions.burst(BURST, updatable);
-      long target = sink.applied() + BURST;
-      sink.expectDeletion(sessions.serverId(victim));
+      progress.arm(BURST, sessions.serverId(victim));
       b.write(registry);
       long t0 = System.nanoTime();
       if (registry.kv().delete(sessions.keys[victim]) == 0) {
         throw new IllegalStateException("victim " + sessions.keys[victim] + " was not there");
       }
-      long deadline = t0 + BURST_TIMEOUT.toNanos();
-      while (sink.deletedAt() == 0 || sink.applied() < target) {
-        if (System.nanoTime() - deadline > 0) {
-          throw new IllegalStateException("timed out waiting for the deletion of " + sessions.keys[victim]);
-        }
-        Thread.onSpinWait();
-      }
+      progress.await(true);
       if (rep >= 0) {
-        out.record(sink.deletedAt() - t0);
+        out.record(progress.victimRemovedAt.get() - t0);
       }
-      registry.kv().put(sessions.keys[victim], sessions.encode(victim)); // back for the next configuration's phase
+      registry.kv().put(sessions.keys[victim], sessions.encode(victim)); // back for the next phase
     }
   }
 
-  private static void spinUntil(Sink sink, long target) {
-    long deadline = System.nanoTime() + BURST_TIMEOUT.toNanos();
-    while (sink.applied() < target) {
-      if (System.nanoTime() - deadline > 0) {
-        throw new IllegalStateException("timed out: " + sink.applied() + " of " + target + " updates applied");
-      }
-      Thread.onSpinWait();
-    }
-  }
-
-  /** What a burst waits on: the manager's listener or the baseline subscriber. */
-  private abstract static class Sink {
-    /** Re-pointing updates applied so far. */
-    abstract long applied();
-
-    /** When the expected deletion was applied, or 0. */
-    abstract long deletedAt();
-
-    abstract void expectDeletion(long serverId);
-  }
-
-  /** The manager's listener: counts re-pointed instances and times the victim's removal. Control thread. */
-  private static final class Counting extends ConnectionListener {
-    final LongAdder removed = new LongAdder();
+  /**
+   * What the thread applying the events (the manager's control thread, or the baseline subscriber's) has done,
+   * stamped by that thread: when the expected count of re-pointing updates was reached, when the expected deletion was
+   * applied. The waiting thread only parks and polls (the figures do not depend on when it wakes up).
+   */
+  private static final class Progress {
+    final AtomicLong applied = new AtomicLong();
+    final AtomicLong reachedAt = new AtomicLong();
     final AtomicLong victimRemovedAt = new AtomicLong();
-    volatile long victim = -1;
+    private volatile long target = Long.MAX_VALUE;
+    private volatile long victim = -1;
+
+    /** Expects {@code count} more updates and (if {@code victimId} is not -1) the deletion of that server. */
+    void arm(long count, long victimId) {
+      reachedAt.set(0);
+      victimRemovedAt.set(0);
+      victim = victimId;
+      target = applied.get() + count;
+    }
+
+    /** One re-pointing update applied (the applying thread). */
+    void updated() {
+      if (applied.incrementAndGet() == target) {
+        reachedAt.set(System.nanoTime());
+      }
+    }
+
+    /** {@code serverId}'s deletion applied (the applying thread). */
+    void deleted(long serverId) {
+      if (serverId == victim) {
+        victimRemovedAt.set(System.nanoTime());
+      }
+    }
+
+    void await(boolean deletion) {
+      long deadline = System.nanoTime() + BURST_TIMEOUT.toNanos();
+      while (reachedAt.get() == 0 || (deletion && victimRemovedAt.get() == 0)) {
+        if (System.nanoTime() - deadline > 0) {
+          throw new IllegalStateException("timed out: " + applied.get() + " of " + target + " updates applied"
+              + (deletion ? ", deletion " + (victimRemovedAt.get() == 0 ? "not " : "") + "applied" : ""));
+        }
+        LockSupport.parkNanos(200_000);
+      }
+    }
+  }
+
+  /** The manager's listener: counts re-pointed instances and stamps the victim's removal. Control thread. */
+  private static final class Counting extends ConnectionListener {
+    private final Progress progress;
+
+    Counting(Progress progress) {
+      this.progress = progress;
+    }
 
     @Override
     public void removed(ServerKey server, String reason) {
-      if (server.serverId() == victim && "deleted".equals(reason)) {
-        victimRemovedAt.set(System.nanoTime());
+      if ("deleted".equals(reason)) {
+        progress.deleted(server.serverId());
       } else {
-        removed.increment();
+        progress.updated();
       }
     }
   }
@@ -342,22 +350,22 @@ public final class ControlPlaneScenario implements Scenario {
   private static final class MapSubscriber extends SessionListener {
     final Map<String, Session> map = new HashMap<>();
     final AtomicLong size = new AtomicLong();
-    final AtomicLong updates = new AtomicLong();
-    final AtomicLong victimRemovedAt = new AtomicLong();
-    volatile long victim = -1;
+    private final Progress progress;
     volatile boolean synced;
+
+    MapSubscriber(Progress progress) {
+      this.progress = progress;
+    }
 
     @Override
     public void onEvent(SessionEvent e) {
       if (e.type() == SessionEvent.Type.REMOVED) {
         map.remove(e.key());
-        if (e.session().serverId() == victim) {
-          victimRemovedAt.set(System.nanoTime());
-        }
+        progress.deleted(e.session().serverId());
       } else {
         map.put(e.key(), e.session());
         if (e.type() == SessionEvent.Type.UPDATED) {
-          updates.incrementAndGet();
+          progress.updated();
         }
       }
       size.lazySet(map.size());
@@ -420,6 +428,22 @@ public final class ControlPlaneScenario implements Scenario {
         kv.put(keys[j], values[j]);
       }
     }
+  }
+
+  /** Collections so far and their accumulated time in ms, over every collector. */
+  private static long[] gc() {
+    long count = 0;
+    long ms = 0;
+    for (GarbageCollectorMXBean b : ManagementFactory.getGarbageCollectorMXBeans()) {
+      count += Math.max(0, b.getCollectionCount());
+      ms += Math.max(0, b.getCollectionTime());
+    }
+    return new long[] {count, ms};
+  }
+
+  private static long[] delta(long[] before) {
+    long[] now = gc();
+    return new long[] {now[0] - before[0], now[1] - before[1]};
   }
 
   private static double median(double[] values) {

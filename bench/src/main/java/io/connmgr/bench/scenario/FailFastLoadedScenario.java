@@ -22,7 +22,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
@@ -81,7 +83,7 @@ public final class FailFastLoadedScenario implements Scenario {
           }).build());
       Load load = null;
       try {
-        cm.start().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        cm.start().get(10, TimeUnit.SECONDS);
         load = new Load(SPINNERS);
         Session sessionA = Session.builder(ROLE, a.address()).serverId(1).build();
         for (int i = 1; i <= warmup + trials; i++) {
@@ -128,21 +130,21 @@ public final class FailFastLoadedScenario implements Scenario {
     watch.writeTo(n.putObject("watch"));
     paired.writeTo(n.putObject("pairedMinusWatch"));
     results.section("Fail-fast under CPU load: session deleted → in-flight call failed",
-        "As the fail-fast scenario (a `Hold` call in flight on `cm.channel`, its session deleted, time from just before "
-            + "the delete until the call fails), connmgr and the raw etcd watch observing the same deletions, while "
-            + SPINNERS + " threads of the benchmark process spin without pause (on " + Runtime.getRuntime()
-            .availableProcessors() + " cores, shared with etcd and the echo server). " + trials + " trials after "
-            + warmup + " warm-up.")
+        "As the fail-fast scenario (a `Hold` call in flight on `cm.channel`, its session deleted, time from just "
+            + "before the delete until the call fails), connmgr and the raw etcd watch observing the same "
+            + "deletions, while " + SPINNERS + " threads of the benchmark process spin without pause (on "
+            + Runtime.getRuntime().availableProcessors() + " cores, shared with etcd and the echo server). " + trials
+            + " trials after " + warmup + " warm-up.")
         .row("p50", ms(failFast.p50Ms()), "etcd watch " + ms(watch.p50Ms()), ratio(failFast.p50Ms(), watch.p50Ms()),
             "", "")
         .row("p99", ms(failFast.p99Ms()), "etcd watch " + ms(watch.p99Ms()), ratio(failFast.p99Ms(), watch.p99Ms()),
             "p99 within 1 ms of the watch's p99 (gap " + ms(gap99) + ")",
             results.goal("failFastLoaded.p99 - watch.p99 (loaded)", "≤ 1 ms", gap99, "ms", gap99 <= 1.0))
         .note("Per trial, connmgr's failure minus the raw watch's delivery: p50 " + ms(paired.p50Ms()) + ", p99 "
-            + ms(paired.p99Ms()) + ", max " + ms(paired.maxMs()) + " (a negative difference counts as 0). Each hand-off "
-            + "between threads (jetcd → connmgr's control thread → the call's executor) may wait for a core the "
-            + "spinners hold; the raw watch has one hand-off fewer. The spinners ran " + String.format(
-            java.util.Locale.ROOT, "%,d", spins) + " loop iterations in all.");
+            + ms(paired.p99Ms()) + ", max " + ms(paired.maxMs()) + " (a negative difference counts as 0). Each "
+            + "hand-off between threads (jetcd → connmgr's control thread → the call's executor) may wait for a "
+            + "core the spinners hold; the raw watch has one hand-off fewer. The spinners ran "
+            + String.format(Locale.ROOT, "%,d", spins) + " loop iterations in all.");
   }
 
   /** Threads that spin until stopped. */
