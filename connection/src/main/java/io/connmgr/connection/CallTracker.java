@@ -1,9 +1,12 @@
 package io.connmgr.connection;
 
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ClientCall;
 import io.grpc.ForwardingClientCall;
 import io.grpc.ForwardingClientCallListener;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -18,8 +21,11 @@ import java.util.concurrent.ConcurrentHashMap;
  * <p><b>Threading.</b> Thread-safe and lock-free; {@link #failAll} may run on any thread. Failing a call cancels it;
  * grpc-java then delivers {@code onClose(CANCELLED)} on the call's own executor, in order with its other callbacks, and
  * the tracker's listener wrapper replaces that status with ours. No listener is ever called inside {@code start()}.
+ *
+ * <p>It is a {@link Channel} only so that a manager's {@link Server} can be tracker and channel in one object (one
+ * header less per idle server); a resolver's trackers are never handed out as channels.
  */
-final class CallTracker {
+class CallTracker extends Channel {
 
   /** Milvus' header naming the server a call is meant for. */
   static final Metadata.Key<String> SERVER_ID = Metadata.Key.of("serverid", Metadata.ASCII_STRING_MARSHALLER);
@@ -33,6 +39,17 @@ final class CallTracker {
 
   CallTracker(ServerKey server) {
     this.server = server;
+  }
+
+  /** Not a channel of its own: {@link Server} is. */
+  @Override
+  public <Q, R> ClientCall<Q, R> newCall(MethodDescriptor<Q, R> method, CallOptions options) {
+    throw new UnsupportedOperationException("a call tracker of " + server + " is not a channel");
+  }
+
+  @Override
+  public String authority() {
+    return server.address();
   }
 
   /** Calls in flight. */

@@ -63,6 +63,7 @@ final class ChannelPool implements Server.Pool {
       return ch;
     }
     ManagedChannel fresh = factory.newChannel(server.key, server.session);
+    server.pooled = true;
     ManagedChannel raced = cache.asMap().putIfAbsent(server.key, fresh);
     if (raced != null) {
       fresh.shutdownNow();

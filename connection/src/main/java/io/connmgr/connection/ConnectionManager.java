@@ -65,6 +65,13 @@ public final class ConnectionManager implements AutoCloseable {
    * get under a continuous stream of events, at an amortised cost of one role view per this many events.
    */
   private static final int MAX_BATCH = 4096;
+  /**
+   * A batch publishes at once when it holds at least 1/{@value} as many events as the last publication visited
+   * servers; a smaller one waits {@value #FLUSH_DELAY_MICROS} µs for more, so that a trickle of events into a role of
+   * 100,000 servers does not rebuild its view for each one.
+   */
+  private static final int FLUSH_RATIO = 16;
+  private static final long FLUSH_DELAY_MICROS = 1000;
   /** Servers removed lately, remembered so that one coming back is reported as restored. */
   private static final int REMEMBERED_REMOVALS = 4096;
 
@@ -87,18 +94,23 @@ public final class ConnectionManager implements AutoCloseable {
   private volatile ManagerState state = ManagerState.INITIALIZING;
 
   // control-thread only
-  private final Set<String> removedNames = Collections.newSetFromMap(new LinkedHashMap<String, Boolean>() {
+  private final Set<RoleAndId> removedNames = Collections.newSetFromMap(new LinkedHashMap<RoleAndId, Boolean>() {
     private static final long serialVersionUID = 1L;
 
     @Override
-    protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+    protected boolean removeEldestEntry(Map.Entry<RoleAndId, Boolean> eldest) {
       return size() > REMEMBERED_REMOVALS;
     }
   });
+
+  /** A server's name across instances: a server that registers again under its id is the same server, restored. */
+  private record RoleAndId(String role, long id) {}
   private boolean synced;
   private boolean discoveryConnected = true;
   private boolean flushScheduled;
+  private boolean flushTimerSet;
   private int sinceFlush;
+  private long lastFlushWork;
   private Subscription subscription;
   private boolean started;
   private volatile boolean closed;
@@ -122,7 +134,7 @@ public final class ConnectionManager implements AutoCloseable {
         (server, ch) -> control.execute(() -> connector().watch(server, ch)), this::evicted);
     this.connector = new Connector(options, control, timers, pool, this::changed);
     this.table = new ServerTable(options.discovery().layout(),
-        (key, session) -> new Server(key, session, pool, callbacks));
+        (key, session) -> new Server(key, session, new Server.Context(pool, callbacks)));
     this.publisher = new Publisher(table);
   }
 
@@ -280,9 +292,8 @@ public final class ConnectionManager implements AutoCloseable {
       if (synced && table.hasDirty()) {
         if (++sinceFlush >= MAX_BATCH) {
           flush();
-        } else if (!flushScheduled) {
-          flushScheduled = true;
-          control.execute(ConnectionManager.this::flush);
+        } else {
+          scheduleFlush();
         }
       }
     }
@@ -325,7 +336,7 @@ public final class ConnectionManager implements AutoCloseable {
   private final class Sink implements ServerTable.Sink {
     @Override
     public void created(Server e) {
-      if (removedNames.remove(e.key.role() + "-" + e.key.serverId())) {
+      if (!removedNames.isEmpty() && removedNames.remove(new RoleAndId(e.key.role(), e.serverId))) {
         e.wasDown = true; // reported as restored once it is READY
       }
       if (synced && options.dependencies().contains(e.key.role())) {
@@ -335,11 +346,13 @@ public final class ConnectionManager implements AutoCloseable {
 
     @Override
     public void removed(Server e, String reason) {
-      int failed = e.calls.failAll(e.refusal());
+      int failed = e.failAll(e.refusal());
       failFast.add(failed);
-      pool.close(e.key, null);
+      if (e.pooled) {
+        pool.close(e.key, null);
+      }
       connector.removed(e);
-      removedNames.add(e.key.role() + "-" + e.key.serverId());
+      removedNames.add(new RoleAndId(e.key.role(), e.serverId));
       if (failed > 0) {
         log.info("server {} removed ({}); {} call(s) in flight failed", e.key, reason, failed);
       } else {
@@ -367,10 +380,30 @@ public final class ConnectionManager implements AutoCloseable {
     ServerTable.Role r = table.find(e.key.role());
     if (r != null && e.state != ServerState.REMOVED) {
       table.markDirty(r);
-      if (synced && !flushScheduled) {
-        flushScheduled = true;
-        control.execute(this::flush);
+      if (synced) {
+        scheduleFlush();
       }
+    }
+  }
+
+  /** Publishes after the events queued now are applied (the batch), or a little later if the batch is small. */
+  private void scheduleFlush() {
+    if (!flushScheduled) {
+      flushScheduled = true;
+      control.execute(this::flushIfDue);
+    }
+  }
+
+  private void flushIfDue() {
+    flushScheduled = false;
+    if ((long) sinceFlush * FLUSH_RATIO >= lastFlushWork) {
+      flush();
+    } else if (!flushTimerSet && !closed) {
+      flushTimerSet = true;
+      controlThread.schedule(() -> control.execute(() -> {
+        flushTimerSet = false;
+        flush();
+      }), FLUSH_DELAY_MICROS, TimeUnit.MICROSECONDS);
     }
   }
 
@@ -385,12 +418,13 @@ public final class ConnectionManager implements AutoCloseable {
   // ------------------------------------------------------------------ publication (control thread)
 
   private void flush() {
-    flushScheduled = false;
     sinceFlush = 0;
     if (closed || !synced) {
       return;
     }
-    publisher.flush(Notifier::run);
+    if (table.hasDirty()) {
+      lastFlushWork = publisher.flush(Notifier::run);
+    }
     updateState();
   }
 

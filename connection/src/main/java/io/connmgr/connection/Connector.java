@@ -70,7 +70,8 @@ final class Connector {
 
   /** The server is gone: its pending attempt ends (the episode with it). */
   void removed(Server e) {
-    CompletableFuture<Void> pending = e.pendingAttempt;
+    Server.Episode ep = e.episode;
+    CompletableFuture<Void> pending = ep == null ? null : ep.pending;
     if (pending != null) {
       pending.completeExceptionally(new IllegalStateException(e.key + " removed"));
     }
@@ -78,13 +79,12 @@ final class Connector {
 
   /** Starts a connect episode unless one runs or the server is READY, STOPPING or REMOVED. */
   void start(Server e) {
-    if (closed || e.episodeActive || e.state == ServerState.REMOVED || e.state == ServerState.STOPPING
+    if (closed || e.episode != null || e.state == ServerState.REMOVED || e.state == ServerState.STOPPING
         || e.state == ServerState.READY) {
       return;
     }
-    e.episodeActive = true;
-    e.episodeStart = options.ticker().getAsLong();
-    e.attempt = 0;
+    Server.Episode ep = new Server.Episode(options.ticker().getAsLong());
+    e.episode = ep;
     if (e.state == ServerState.OFFLINE) {
       e.refuse(null);
     }
@@ -97,9 +97,11 @@ final class Connector {
     }
     Retry retry = Retry.of(e.key.toString(), retryConfig);
     retry.getEventPublisher().onRetry(ev -> retries.increment());
-    Retry.decorateCompletionStage(retry, timers, () -> attempt(e)).get()
+    Retry.decorateCompletionStage(retry, timers, () -> attempt(e, ep)).get()
         .whenCompleteAsync((ok, err) -> {
-          e.episodeActive = false;
+          if (e.episode == ep) {
+            e.episode = null;
+          }
           if (err != null && e.state != ServerState.REMOVED && e.state != ServerState.STOPPING
               && e.state != ServerState.READY) {
             offline(e, err);
@@ -123,17 +125,17 @@ final class Connector {
   }
 
   /** One connect attempt; completes when READY, fails on TRANSIENT_FAILURE or after the attempt timeout. */
-  private CompletableFuture<Void> attempt(Server e) {
+  private CompletableFuture<Void> attempt(Server e, Server.Episode ep) {
     CompletableFuture<Void> result = new CompletableFuture<>();
     control.execute(() -> {
       if (closed || e.state == ServerState.REMOVED || e.state == ServerState.STOPPING) {
         result.complete(null); // nothing more to do; the episode ends quietly
         return;
       }
-      int n = ++e.attempt;
+      int n = ++ep.attempt;
       attempts.increment();
       Notifier.run(() -> listener.connectStarted(e.key, n));
-      e.pendingAttempt = result;
+      ep.pending = result;
       ManagedChannel ch;
       try {
         ch = pool.channel(e);
@@ -160,20 +162,20 @@ final class Connector {
       Future<?> t = timers.schedule(() -> result.completeExceptionally(new TimeoutException(
           "no connection to " + e.key.address() + " within " + options.retry().attemptTimeout().toMillis() + " ms")),
           timeout, TimeUnit.NANOSECONDS);
-      e.attemptTimeout = t;
+      ep.timeout = t;
     });
     return result.whenCompleteAsync((ok, err) -> {
-      if (e.pendingAttempt == result) {
-        e.pendingAttempt = null;
-        Future<?> t = e.attemptTimeout;
-        e.attemptTimeout = null;
+      if (ep.pending == result) {
+        ep.pending = null;
+        Future<?> t = ep.timeout;
+        ep.timeout = null;
         if (t != null) {
           t.cancel(false);
         }
       }
       if (err != null) {
         failures.increment();
-        int n = e.attempt;
+        int n = ep.attempt;
         Notifier.run(() -> listener.connectFailed(e.key, n, err));
       }
     }, control);
@@ -213,8 +215,8 @@ final class Connector {
           Notifier.run(() -> listener.down(e.key));
           changed.accept(e);
           start(e);
-        } else if (s == ConnectivityState.TRANSIENT_FAILURE && e.pendingAttempt != null) {
-          e.pendingAttempt.completeExceptionally(
+        } else if (s == ConnectivityState.TRANSIENT_FAILURE && e.episode != null && e.episode.pending != null) {
+          e.episode.pending.completeExceptionally(
               new IllegalStateException("connection to " + e.key.address() + " failed"));
         }
       }
@@ -232,7 +234,8 @@ final class Connector {
       e.wasDown = false;
       e.state = ServerState.READY;
       e.refuse(null);
-      long took = e.episodeActive ? options.ticker().getAsLong() - e.episodeStart : 0;
+      Server.Episode ep = e.episode;
+      long took = ep != null ? options.ticker().getAsLong() - ep.start : 0;
       Notifier.run(() -> listener.connectSucceeded(e.key, Duration.ofNanos(took)));
       if (restored) {
         log.info("server {} restored", e.key);
@@ -240,8 +243,9 @@ final class Connector {
       }
       changed.accept(e);
     }
-    if (e.pendingAttempt != null) {
-      e.pendingAttempt.complete(null);
+    Server.Episode ep = e.episode;
+    if (ep != null && ep.pending != null) {
+      ep.pending.complete(null);
     }
   }
 }

@@ -74,7 +74,7 @@ final class Publisher {
 
   /**
    * Publishes every dirty role and then notifies each one's watchers once, through {@code notifier} (which guards
-   * against a throwing listener). Returns how many roles were published. Control thread.
+   * against a throwing listener). Returns the work done: how many servers the new views hold. Control thread.
    */
   int flush(Consumer<Runnable> notifier) {
     List<Role> changed = null;
@@ -82,7 +82,7 @@ final class Publisher {
     int n = 0;
     Role r;
     while ((r = table.pollDirty()) != null) {
-      n++;
+      n += 1 + r.servers.size();
       r.publish(r.servers.isEmpty() && r.active == null ? null : new RoleView(r.servers.values(), r.active, r.cursor));
       if (!published.containsKey(r.name)) {
         if (grown == null) {

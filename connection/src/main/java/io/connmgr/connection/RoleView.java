@@ -106,7 +106,7 @@ final class RoleView {
       ThreadLocalRandom rnd = ThreadLocalRandom.current();
       Server a = from[rnd.nextInt(n)];
       Server b = from[rnd.nextInt(n)];
-      return a.calls.size() <= b.calls.size() ? a : b;
+      return a.size() <= b.size() ? a : b;
     }
     // plain (racy) reads and writes of the shared cursor: a lost update only repeats a server once, and it spares
     // every call an atomic read-modify-write and a division

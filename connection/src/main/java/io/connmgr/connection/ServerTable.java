@@ -45,8 +45,10 @@ final class ServerTable {
   }
 
   /** Servers of a role in id order, then address: the order of {@link ConnectionManager#clients}. */
-  static final Comparator<ServerKey> ORDER =
-      Comparator.comparingLong(ServerKey::serverId).thenComparing(ServerKey::address);
+  static final Comparator<ServerKey> ORDER = (a, b) -> {
+    int c = Long.compare(a.serverId(), b.serverId());
+    return c != 0 ? c : a.address().compareTo(b.address());
+  };
 
   /** One role: its servers (control thread) and its published view (any thread). */
   static final class Role {

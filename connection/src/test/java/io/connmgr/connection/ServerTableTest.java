@@ -18,9 +18,9 @@ class ServerTableTest {
 
   private final List<String> effects = new ArrayList<>();
   private final ServerTable table = new ServerTable(LAYOUT, (key, session) -> new Server(key, session,
-      s -> {
+      new Server.Context(s -> {
         throw new AssertionError("the table never opens channels");
-      }, Runnable::run));
+      }, Runnable::run)));
   private final ServerTable.Sink sink = new ServerTable.Sink() {
     @Override
     public void created(Server s) {
