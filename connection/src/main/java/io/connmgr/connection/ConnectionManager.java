@@ -133,8 +133,8 @@ public final class ConnectionManager implements AutoCloseable {
     this.pool = new ChannelPool(options, control, timers,
         (server, ch) -> control.execute(() -> connector().watch(server, ch)), this::evicted);
     this.connector = new Connector(options, control, timers, pool, this::changed);
-    this.table = new ServerTable(options.discovery().layout(),
-        (key, session) -> new Server(key, session, new Server.Context(pool, callbacks)));
+    Server.Context context = new Server.Context(pool, callbacks); // one for every server
+    this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context));
     this.publisher = new Publisher(table);
   }
 
