@@ -92,6 +92,12 @@ public final class ConnectionManager implements AutoCloseable {
   private final Sink sink = new Sink();
 
   private volatile ManagerState state = ManagerState.INITIALIZING;
+  /**
+   * The role the last lookup found: a racy single-entry cache, so that a caller asking for the same role again skips
+   * the map (an identity compare when it passes the same {@code String}). Safe without synchronisation: a role's
+   * {@code name} is final and its view and table volatile.
+   */
+  private ServerTable.Role lastRole;
 
   // control-thread only
   private final Set<RoleAndId> removedNames = Collections.newSetFromMap(new LinkedHashMap<RoleAndId, Boolean>() {
@@ -130,16 +136,11 @@ public final class ConnectionManager implements AutoCloseable {
     this.callbacks = new ThreadPoolExecutor(2, 2, 1, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
         Threads.factory("connmgr-callback"));
     this.callbacks.allowCoreThreadTimeOut(true);
-    this.pool = new ChannelPool(options, control, timers,
-        (server, ch) -> control.execute(() -> connector().watch(server, ch)), this::evicted);
+    this.pool = new ChannelPool(options, control, timers, this::opened, this::evicted);
     this.connector = new Connector(options, control, timers, pool, this::changed);
     Server.Context context = new Server.Context(pool, callbacks); // one for every server
     this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context));
     this.publisher = new Publisher(table);
-  }
-
-  private Connector connector() {
-    return connector;
   }
 
   /** Builds a manager; nothing starts until {@link #start()}. */
@@ -180,7 +181,7 @@ public final class ConnectionManager implements AutoCloseable {
    * offline or removed, calls on the returned channel fail at once with {@code UNAVAILABLE} naming it.
    */
   public Channel channel(String role, long serverId) {
-    ServerTable.Role r = publisher.role(role);
+    ServerTable.Role r = role(role);
     Server e = r == null ? null : RoleView.find(r.table, serverId);
     if (e == null) {
       return unavailable(role + "-" + serverId + " is not a known server");
@@ -194,7 +195,7 @@ public final class ConnectionManager implements AutoCloseable {
    * none available, calls fail at once with {@code UNAVAILABLE}.
    */
   public Channel pick(String role) {
-    RoleView v = publisher.view(role);
+    RoleView v = view(role);
     Server e = v == null ? null : v.pick(powerOfTwo);
     if (e == null) {
       return unavailable("no available server of role " + role);
@@ -207,12 +208,30 @@ public final class ConnectionManager implements AutoCloseable {
    * when it changes; calls fail at once with {@code UNAVAILABLE} while none is known.
    */
   public Channel active(String role) {
-    RoleView v = publisher.view(role);
+    RoleView v = view(role);
     Server e = v == null ? null : v.active;
     if (e == null) {
       return unavailable("no active server of role " + role + " is known");
     }
     return e;
+  }
+
+  /** The published role, through the one-entry cache. Any thread; no allocation. */
+  private ServerTable.Role role(String name) {
+    ServerTable.Role r = lastRole;
+    if (r == null || (r.name != name && !r.name.equals(name))) {
+      r = publisher.role(name);
+      if (r != null) {
+        lastRole = r;
+      }
+    }
+    return r;
+  }
+
+  /** The published view of {@code role}, or {@code null}. Any thread; no allocation. */
+  private RoleView view(String name) {
+    ServerTable.Role r = role(name);
+    return r == null ? null : r.view;
   }
 
   private Channel unavailable(String description) {
@@ -221,7 +240,7 @@ public final class ConnectionManager implements AutoCloseable {
 
   /** The state of one server, or {@code null} if unknown. */
   public ServerState serverState(String role, long serverId) {
-    RoleView v = publisher.view(role);
+    RoleView v = view(role);
     Server e = v == null ? null : v.byId(serverId);
     return e == null ? null : e.state;
   }
@@ -247,7 +266,7 @@ public final class ConnectionManager implements AutoCloseable {
   /** Starts a connect episode for an OFFLINE (or any not READY) server now. */
   public void reconnect(String role, long serverId) {
     control.execute(() -> {
-      RoleView v = publisher.view(role);
+      RoleView v = view(role);
       Server e = v == null ? null : v.byId(serverId);
       if (e != null && e.state != ServerState.READY) {
         connector.start(e);
@@ -407,6 +426,11 @@ public final class ConnectionManager implements AutoCloseable {
     }
   }
 
+  /** The pool opened {@code ch} for {@code e} (on any thread): watch its connectivity on the control thread. */
+  private void opened(Server e, ManagedChannel ch) {
+    control.execute(() -> connector.watch(e, ch));
+  }
+
   private void evicted(ServerKey key, ManagedChannel ch) {
     ServerTable.Role r = table.find(key.role());
     Server e = r == null ? null : r.servers.get(key);
@@ -434,7 +458,7 @@ public final class ConnectionManager implements AutoCloseable {
     }
     boolean healthy = discoveryConnected;
     for (String dep : options.dependencies()) {
-      RoleView v = publisher.view(dep);
+      RoleView v = view(dep);
       if (v == null || v.readyCount() == 0) {
         healthy = false;
         break;

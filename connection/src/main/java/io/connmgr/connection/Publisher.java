@@ -16,7 +16,8 @@ import java.util.function.Consumer;
  * per new role, never per event) and a one-entry cache.
  *
  * <p><b>Threading.</b> {@link #flush} and the watcher methods run on the control thread; {@link #role} and
- * {@link #clients} on any thread, without locks or allocation (but {@code clients}' list).
+ * {@link #clients} on any thread, without locks or allocation (but {@code clients}' list). The call path keeps its
+ * own one-entry cache in front of {@link #role} ({@link ConnectionManager}).
  */
 final class Publisher {
 
@@ -24,12 +25,6 @@ final class Publisher {
   private final Map<String, List<Consumer<List<ServerClient>>>> watchers = new HashMap<>();
   /** Every role ever published; copy-on-write, grows only. */
   private volatile Map<String, Role> published = Map.of();
-  /**
-   * The role the last lookup found: a racy single-entry cache, so that a caller asking for the same role again skips
-   * the map (an identity compare when it passes the same {@code String}). Safe without synchronisation: a role's
-   * {@code name} is final and its view volatile.
-   */
-  private Role last;
 
   Publisher(ServerTable table) {
     this.table = table;
@@ -37,20 +32,7 @@ final class Publisher {
 
   /** The published role named {@code name}, or {@code null}. Any thread; no allocation. */
   Role role(String name) {
-    Role r = last;
-    if (r == null || (r.name != name && !r.name.equals(name))) {
-      r = published.get(name);
-      if (r != null) {
-        last = r;
-      }
-    }
-    return r;
-  }
-
-  /** The published view of {@code name}, or {@code null}. Any thread. */
-  RoleView view(String name) {
-    Role r = role(name);
-    return r == null ? null : r.view;
+    return published.get(name);
   }
 
   /** Every published role. Any thread. */
@@ -60,7 +42,8 @@ final class Publisher {
 
   /** The servers of {@code role} as last published, by id. Any thread. */
   List<ServerClient> clients(String name) {
-    RoleView v = view(name);
+    Role r = role(name);
+    RoleView v = r == null ? null : r.view;
     if (v == null) {
       return List.of();
     }
