@@ -285,7 +285,10 @@ public final class ConnectionManager implements AutoCloseable {
       int ready = 0;
       int offline = 0;
       int stopping = 0;
-      for (Server e : v.all()) {
+      for (Server e : v.idTable()) {
+        if (e == null) {
+          continue;
+        }
         switch (e.state) {
           case READY -> ready++;
           case OFFLINE, DOWN -> offline++;
@@ -293,7 +296,7 @@ public final class ConnectionManager implements AutoCloseable {
           default -> { }
         }
       }
-      roles.put(r.name, new ConnectionStats.RoleStats(v.all().length, ready, offline, stopping));
+      roles.put(r.name, new ConnectionStats.RoleStats(v.size(), ready, offline, stopping));
     }
     return new ConnectionStats(roles, pool.size(), connector.attempts.sum(), connector.failures.sum(),
         connector.retries.sum(), failFast.sum());
@@ -398,7 +401,7 @@ public final class ConnectionManager implements AutoCloseable {
   private void changed(Server e) {
     ServerTable.Role r = table.find(e.key.role());
     if (r != null && e.state != ServerState.REMOVED) {
-      table.markDirty(r);
+      table.markDirty(r, e);
       if (synced) {
         scheduleFlush();
       }

@@ -11,8 +11,8 @@ import java.util.function.Consumer;
 
 /**
  * Publishes the {@link ServerTable}'s changed roles to the call path, once per drained batch of events: each dirty
- * role gets a new immutable {@link RoleView} (one pass over that role's servers, no sort), and its {@code watchClients}
- * listeners one notification. Roles are found by the call path through a copy-on-write map that only grows (one copy
+ * role gets a new immutable {@link RoleView} from its {@link RoleIndex} (the changed servers re-evaluated, then three
+ * array copies), and its {@code watchClients} listeners one notification. Roles are found by the call path through a copy-on-write map that only grows (one copy
  * per new role, never per event) and a one-entry cache.
  *
  * <p><b>Threading.</b> {@link #flush} and the watcher methods run on the control thread; {@link #role} and
@@ -57,7 +57,8 @@ final class Publisher {
 
   /**
    * Publishes every dirty role and then notifies each one's watchers once, through {@code notifier} (which guards
-   * against a throwing listener). Returns the work done: how many servers the new views hold. Control thread.
+   * against a throwing listener). Returns the work done, in server visits ({@link RoleIndex#pendingWork}). Control
+   * thread.
    */
   int flush(Consumer<Runnable> notifier) {
     List<Role> changed = null;
@@ -65,8 +66,9 @@ final class Publisher {
     int n = 0;
     Role r;
     while ((r = table.pollDirty()) != null) {
-      n += 1 + r.servers.size();
-      r.publish(r.servers.isEmpty() && r.active == null ? null : new RoleView(r.servers.values(), r.active, r.cursor));
+      n += 1 + r.index.pendingWork();
+      RoleView v = r.index.view(r.active, r.cursor);
+      r.publish(v.size() == 0 && r.active == null ? null : v);
       if (!published.containsKey(r.name)) {
         if (grown == null) {
           grown = new HashMap<>(published);

@@ -1,11 +1,11 @@
 package io.connmgr.connection;
 
-import java.util.Collection;
+import java.util.Arrays;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * An immutable view of one role's servers, built by the {@link Publisher} once per batch of events and read lock-free
+ * An immutable view of one role's servers, made by its {@link RoleIndex} once per batch of events and read lock-free
  * by the call path. Lookups by id go through an open-addressing table (linear probing, load at most 1/2): usually one
  * probe, no boxing, no allocation.
  */
@@ -14,40 +14,21 @@ final class RoleView {
   static final Server[] EMPTY_TABLE = new Server[1];
 
   private final Server[] table;
-  private final Server[] byId;
+  private final int size;
   private final Server[] ready;
   private final Server[] pickable;
   final Server active;
   private final AtomicInteger next;
 
-  /** A view of {@code servers}, which come in id order (the role's tree), built in one pass without sorting. */
-  RoleView(Collection<Server> servers, Server active, AtomicInteger next) {
-    int n = servers.size();
-    this.byId = new Server[n];
-    int capacity = Integer.highestOneBit(Math.max(1, n) * 2) * 2; // a power of two >= 2n
-    this.table = new Server[capacity];
-    Server[] r = new Server[n];
-    Server[] p = new Server[n];
-    int nr = 0;
-    int np = 0;
-    int i = 0;
-    for (Server s : servers) {
-      byId[i++] = s;
-      int slot = slot(s.serverId) & (capacity - 1);
-      while (table[slot] != null) {
-        slot = (slot + 1) & (capacity - 1);
-      }
-      table[slot] = s;
-      ServerState st = s.state;
-      if (st == ServerState.READY) {
-        r[nr++] = s;
-      }
-      if (st == ServerState.READY || st == ServerState.IDLE || st == ServerState.CONNECTING) {
-        p[np++] = s;
-      }
-    }
-    this.ready = nr == n ? r : java.util.Arrays.copyOf(r, nr);
-    this.pickable = np == n ? p : java.util.Arrays.copyOf(p, np);
+  /**
+   * A view over arrays the caller hands over and never touches again: {@code table} a power-of-two open-addressing
+   * table by {@link #slot} of the server id with load at most 1/2, {@code ready} and {@code pickable} in any order.
+   */
+  RoleView(Server[] table, int size, Server[] ready, Server[] pickable, Server active, AtomicInteger next) {
+    this.table = table;
+    this.size = size;
+    this.ready = ready;
+    this.pickable = pickable;
     this.active = active;
     this.next = next;
   }
@@ -56,7 +37,7 @@ final class RoleView {
    * The home slot of {@code id} before masking: {@code Long.hashCode} spread as {@code HashMap} does. Server ids are
    * allocated from a counter, so consecutive ids land in consecutive slots.
    */
-  private static int slot(long id) {
+  static int slot(long id) {
     int h = (int) (id ^ (id >>> 32));
     return h ^ (h >>> 16);
   }
@@ -83,9 +64,22 @@ final class RoleView {
     }
   }
 
-  /** Every server of the role, by id. */
+  /** How many servers the role has. */
+  int size() {
+    return size;
+  }
+
+  /** Every server of the role, by id (then address): made on each call, for listings and statistics. */
   Server[] all() {
-    return byId;
+    Server[] out = new Server[size];
+    int n = 0;
+    for (Server s : table) {
+      if (s != null) {
+        out[n++] = s;
+      }
+    }
+    Arrays.sort(out, (a, b) -> ServerTable.ORDER.compare(a.key, b.key));
+    return out;
   }
 
   int readyCount() {

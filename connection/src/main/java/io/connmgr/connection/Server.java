@@ -43,6 +43,11 @@ final class Server extends CallTracker {
   /** The connect episode under way, or {@code null}: an idle server carries none of its fields. */
   Episode episode;
   ManagedChannel watched;
+  /** The role's {@link RoleIndex}: queued for re-evaluation, in its id table, its indexes in the pick lists. */
+  boolean queued;
+  boolean indexed;
+  int readyIndex = -1;
+  int pickableIndex = -1;
 
   /** What every server of one manager shares: the pool and the executor of refused calls. */
   record Context(Pool pool, Executor callbacks) {}

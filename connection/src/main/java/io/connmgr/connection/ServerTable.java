@@ -9,15 +9,14 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
-import java.util.TreeMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The servers the manager knows, by role, and the pure state transitions that session events cause: which instance a
  * key names, when an instance is created or goes (the last key naming it removed or re-pointed), stopping, a new
- * chance for an offline server, which server an exclusive role's active key names. Each event costs O(log n) in the
- * size of its own role and nothing in the number of other roles or sessions; roles whose servers or states changed
- * are queued for the {@link Publisher}.
+ * chance for an offline server, which server an exclusive role's active key names. Each event costs O(1) (hash
+ * lookups; the role's {@link RoleIndex} is updated at publication for the servers that changed) and nothing in the
+ * number of other roles or sessions; roles whose servers or states changed are queued for the {@link Publisher}.
  *
  * <p>Side effects (failing calls, closing channels, connecting, listeners) are the {@link Sink}'s; the table only sets
  * states and refusals, so it is unit-tested without threads. <b>Threading:</b> confined to the control thread.
@@ -53,7 +52,8 @@ final class ServerTable {
   /** One role: its servers (control thread) and its published view (any thread). */
   static final class Role {
     final String name;
-    final TreeMap<ServerKey, Server> servers = new TreeMap<>(ORDER);
+    final Map<ServerKey, Server> servers = new HashMap<>();
+    final RoleIndex index = new RoleIndex();
     final AtomicInteger cursor = new AtomicInteger();
     /** The server the role's active key names, if any. */
     Server active;
@@ -116,6 +116,12 @@ final class ServerTable {
     }
   }
 
+  /** Queues {@code role} for publication with {@code server}'s membership re-evaluated. */
+  void markDirty(Role role, Server server) {
+    role.index.changed(server);
+    markDirty(role);
+  }
+
   boolean hasDirty() {
     return !dirty.isEmpty();
   }
@@ -162,7 +168,7 @@ final class ServerTable {
       e = factory.create(sk, s);
       role.servers.put(sk, e);
       size++;
-      markDirty(role);
+      markDirty(role, e);
     }
     if (!sameInstance || created) {
       e.refs++;
@@ -178,13 +184,13 @@ final class ServerTable {
       if (e.state != ServerState.STOPPING) {
         e.state = ServerState.STOPPING;
         e.refuse(Status.UNAVAILABLE.withDescription(sk + " is stopping"));
-        markDirty(role);
+        markDirty(role, e);
         sink.stopping(e);
       }
     } else if (e.state == ServerState.OFFLINE || e.state == ServerState.STOPPING) {
       e.refuse(null);
       e.state = ServerState.IDLE;
-      markDirty(role);
+      markDirty(role, e);
       sink.renewed(e);
     }
     if (created) {
@@ -205,7 +211,7 @@ final class ServerTable {
     size--;
     e.state = ServerState.REMOVED;
     e.refuse(Status.UNAVAILABLE.withDescription(e.key + " " + reason));
-    markDirty(role);
+    markDirty(role, e);
     sink.removed(e, reason);
   }
 

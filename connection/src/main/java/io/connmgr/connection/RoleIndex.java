@@ -1,0 +1,171 @@
+package io.connmgr.connection;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The control thread's mutable mirror of one role's published view: an open-addressing table of its servers by id
+ * (linear probing, load at most 1/2, deletion by backward shift), and the lists of READY and of pickable servers
+ * (swap-remove, each server knowing its index). A server whose state changed is queued with {@link #changed}; at
+ * publication {@link #view} re-evaluates only those, then copies the three arrays ({@code System.arraycopy}: a
+ * role of 100,000 servers republishes in tens of µs, not by walking its servers).
+ *
+ * <p><b>Threading.</b> Control thread only; the views it makes are immutable.
+ */
+final class RoleIndex {
+
+  private static final int MIN_CAPACITY = 4;
+
+  private Server[] table = new Server[MIN_CAPACITY];
+  private int size;
+  private Server[] ready = new Server[4];
+  private int readyCount;
+  private Server[] pickable = new Server[4];
+  private int pickableCount;
+  private final List<Server> changed = new ArrayList<>();
+
+  /** Queues {@code s} for re-evaluation at the next {@link #view}. */
+  void changed(Server s) {
+    if (!s.queued) {
+      s.queued = true;
+      changed.add(s);
+    }
+  }
+
+  /** Servers in the table. */
+  int size() {
+    return size;
+  }
+
+  /** The work of the next {@link #view}, in server visits: the queued servers plus the copies (cheap per slot). */
+  int pendingWork() {
+    return changed.size() + (table.length + readyCount + pickableCount) / 32;
+  }
+
+  /** Applies the queued changes and returns an immutable view of the role. */
+  RoleView view(Server active, AtomicInteger cursor) {
+    for (int i = 0; i < changed.size(); i++) {
+      Server s = changed.get(i);
+      s.queued = false;
+      ServerState st = s.state;
+      boolean live = st != ServerState.REMOVED;
+      if (live && !s.indexed) {
+        insert(s);
+      } else if (!live && s.indexed) {
+        delete(s);
+      }
+      setReady(s, live && st == ServerState.READY);
+      setPickable(s, live && (st == ServerState.READY || st == ServerState.IDLE || st == ServerState.CONNECTING));
+    }
+    changed.clear();
+    return new RoleView(Arrays.copyOf(table, table.length), size, Arrays.copyOf(ready, readyCount),
+        Arrays.copyOf(pickable, pickableCount), active, cursor);
+  }
+
+  // ---------------------------------------------------------------- the id table
+
+  private void insert(Server s) {
+    if ((size + 1) * 2 > table.length) {
+      rehash(table.length * 2);
+    }
+    place(table, s);
+    s.indexed = true;
+    size++;
+  }
+
+  private static void place(Server[] t, Server s) {
+    int mask = t.length - 1;
+    int i = RoleView.slot(s.serverId) & mask;
+    while (t[i] != null) {
+      i = (i + 1) & mask;
+    }
+    t[i] = s;
+  }
+
+  private void delete(Server s) {
+    Server[] t = table;
+    int mask = t.length - 1;
+    int i = RoleView.slot(s.serverId) & mask;
+    while (t[i] != s) {
+      if (t[i] == null) {
+        return;
+      }
+      i = (i + 1) & mask;
+    }
+    // backward shift: move up every later entry of the run that may not stay behind the hole
+    for (int j = (i + 1) & mask; t[j] != null; j = (j + 1) & mask) {
+      int k = RoleView.slot(t[j].serverId) & mask;
+      boolean staysPut = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (!staysPut) {
+        t[i] = t[j];
+        i = j;
+      }
+    }
+    t[i] = null;
+    s.indexed = false;
+    size--;
+    if (table.length > MIN_CAPACITY && size * 8 < table.length) {
+      rehash(Math.max(MIN_CAPACITY, table.length / 2));
+    }
+  }
+
+  private void rehash(int capacity) {
+    Server[] fresh = new Server[capacity];
+    for (Server s : table) {
+      if (s != null) {
+        place(fresh, s);
+      }
+    }
+    table = fresh;
+  }
+
+  // ---------------------------------------------------------------- the pick lists
+
+  private void setReady(Server s, boolean member) {
+    if (member == (s.readyIndex >= 0)) {
+      return;
+    }
+    if (member) {
+      if (readyCount == ready.length) {
+        ready = Arrays.copyOf(ready, ready.length * 2);
+      }
+      s.readyIndex = readyCount;
+      ready[readyCount++] = s;
+    } else {
+      int i = s.readyIndex;
+      Server last = ready[--readyCount];
+      ready[i] = last;
+      last.readyIndex = i;
+      ready[readyCount] = null;
+      s.readyIndex = -1;
+      if (ready.length > 16 && readyCount * 4 < ready.length) {
+        ready = Arrays.copyOf(ready, ready.length / 2);
+      }
+    }
+  }
+
+  private void setPickable(Server s, boolean member) {
+    if (member == (s.pickableIndex >= 0)) {
+      return;
+    }
+    if (member) {
+      if (pickableCount == pickable.length) {
+        pickable = Arrays.copyOf(pickable, pickable.length * 2);
+      }
+      s.pickableIndex = pickableCount;
+      pickable[pickableCount++] = s;
+    } else {
+      int i = s.pickableIndex;
+      Server last = pickable[--pickableCount];
+      pickable[i] = last;
+      last.pickableIndex = i;
+      pickable[pickableCount] = null;
+      s.pickableIndex = -1;
+      if (pickable.length > 16 && pickableCount * 4 < pickable.length) {
+        pickable = Arrays.copyOf(pickable, pickable.length / 2);
+      }
+    }
+  }
+}
