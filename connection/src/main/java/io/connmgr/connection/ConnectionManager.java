@@ -286,7 +286,7 @@ public final class ConnectionManager implements AutoCloseable {
       int offline = 0;
       int stopping = 0;
       for (Server e : v.idTable()) {
-        if (e == null) {
+        if (e == null || e == RoleView.TOMBSTONE) {
           continue;
         }
         switch (e.state) {

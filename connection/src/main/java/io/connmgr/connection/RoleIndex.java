@@ -7,7 +7,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The control thread's mutable mirror of one role's published view: an open-addressing table of its servers by id
- * (linear probing, load at most 1/2, deletion by backward shift), and the lists of READY and of pickable servers
+ * (linear probing on the id itself, so that ids from a counter take one probe; at most half full counting deleted
+ * slots; a deletion leaves a {@link RoleView#TOMBSTONE}, reused by the next insertion on its path, so that neither
+ * costs a walk along a run of consecutive ids), and the lists of READY and of pickable servers
  * (swap-remove, each server knowing its index). A server whose state changed is queued with {@link #changed}; at
  * publication {@link #view} re-evaluates only those, then copies the three arrays ({@code System.arraycopy}: a
  * role of 100,000 servers republishes in tens of µs, not by walking its servers).
@@ -20,6 +22,7 @@ final class RoleIndex {
 
   private Server[] table = new Server[MIN_CAPACITY];
   private int size;
+  private int tombstones;
   private Server[] ready = new Server[4];
   private int readyCount;
   private Server[] pickable = new Server[4];
@@ -67,10 +70,19 @@ final class RoleIndex {
   // ---------------------------------------------------------------- the id table
 
   private void insert(Server s) {
-    if ((size + 1) * 2 > table.length) {
-      rehash(table.length * 2);
+    if ((size + tombstones + 1) * 2 > table.length) {
+      rehash((size + 1) * 4 > table.length ? table.length * 2 : table.length); // grow, or only sweep tombstones
     }
-    place(table, s);
+    Server[] t = table;
+    int mask = t.length - 1;
+    int i = RoleView.slot(s.serverId) & mask;
+    while (t[i] != null && t[i] != RoleView.TOMBSTONE) {
+      i = (i + 1) & mask;
+    }
+    if (t[i] == RoleView.TOMBSTONE) {
+      tombstones--;
+    }
+    t[i] = s;
     s.indexed = true;
     size++;
   }
@@ -94,16 +106,8 @@ final class RoleIndex {
       }
       i = (i + 1) & mask;
     }
-    // backward shift: move up every later entry of the run that may not stay behind the hole
-    for (int j = (i + 1) & mask; t[j] != null; j = (j + 1) & mask) {
-      int k = RoleView.slot(t[j].serverId) & mask;
-      boolean staysPut = i <= j ? (i < k && k <= j) : (i < k || k <= j);
-      if (!staysPut) {
-        t[i] = t[j];
-        i = j;
-      }
-    }
-    t[i] = null;
+    t[i] = RoleView.TOMBSTONE;
+    tombstones++;
     s.indexed = false;
     size--;
     if (table.length > MIN_CAPACITY && size * 8 < table.length) {
@@ -114,11 +118,12 @@ final class RoleIndex {
   private void rehash(int capacity) {
     Server[] fresh = new Server[capacity];
     for (Server s : table) {
-      if (s != null) {
+      if (s != null && s != RoleView.TOMBSTONE) {
         place(fresh, s);
       }
     }
     table = fresh;
+    tombstones = 0;
   }
 
   // ---------------------------------------------------------------- the pick lists

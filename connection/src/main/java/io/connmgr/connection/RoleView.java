@@ -12,6 +12,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 final class RoleView {
 
   static final Server[] EMPTY_TABLE = new Server[1];
+  /** A deleted slot of an id table: probes go on past it; it matches no id. */
+  static final Server TOMBSTONE = new Server(new ServerKey("", -1, ""), null, null);
 
   private final Server[] table;
   private final int size;
@@ -47,7 +49,10 @@ final class RoleView {
     return find(table, id);
   }
 
-  /** This view's id table, for callers that cache it ({@link #find}): a power-of-two array, immutable. */
+  /**
+   * This view's id table, for callers that cache it ({@link #find}): a power-of-two array, immutable; its free slots
+   * are {@code null} or {@link #TOMBSTONE}.
+   */
   Server[] idTable() {
     return table;
   }
@@ -58,7 +63,10 @@ final class RoleView {
     int mask = t.length - 1; // index & (length - 1): the JIT drops the bounds checks
     for (int i = slot(id) & mask; ; i = (i + 1) & mask) {
       Server e = t[i];
-      if (e == null || e.serverId == id) {
+      if (e == null) {
+        return null;
+      }
+      if (e.serverId == id && e != TOMBSTONE) {
         return e;
       }
     }
@@ -74,7 +82,7 @@ final class RoleView {
     Server[] out = new Server[size];
     int n = 0;
     for (Server s : table) {
-      if (s != null) {
+      if (s != null && s != TOMBSTONE) {
         out[n++] = s;
       }
     }
