@@ -5,10 +5,14 @@ import io.connmgr.discovery.SessionCodec;
 import io.connmgr.testservers.LocalEtcd;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
+import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.PutOption;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
@@ -75,6 +79,31 @@ public final class Env {
     }
     return writer.getKVClient().put(bytes(key), ByteSequence.from(SessionCodec.encode(session)), o.build())
         .get(10, TimeUnit.SECONDS).getHeader().getRevision();
+  }
+
+  /**
+   * Puts {@code sessions} (key to session) under {@code lease} in 128-put transactions, 8 in flight: how the scenarios
+   * load thousands of sessions quickly.
+   */
+  public void putAll(Map<String, Session> sessions, long lease) throws Exception {
+    List<CompletableFuture<?>> inFlight = new ArrayList<>();
+    List<Op> ops = new ArrayList<>();
+    for (Map.Entry<String, Session> e : sessions.entrySet()) {
+      ops.add(Op.put(bytes(e.getKey()), ByteSequence.from(SessionCodec.encode(e.getValue())),
+          PutOption.builder().withLeaseId(lease).build()));
+      if (ops.size() == 128) {
+        inFlight.add(writer.getKVClient().txn().Then(ops.toArray(new Op[0])).commit());
+        ops.clear();
+      }
+      if (inFlight.size() == 8) {
+        CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+        inFlight.clear();
+      }
+    }
+    if (!ops.isEmpty()) {
+      inFlight.add(writer.getKVClient().txn().Then(ops.toArray(new Op[0])).commit());
+    }
+    CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
   }
 
   /** Deletes {@code key}, waiting for etcd's answer. */

@@ -13,20 +13,16 @@ import io.connmgr.discovery.DiscoveryStats;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
-import io.connmgr.discovery.SessionCodec;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
 import io.connmgr.discovery.SessionSnapshot;
 import io.connmgr.discovery.Subscription;
 import io.connmgr.testservers.EchoServer;
-import io.etcd.jetcd.ByteSequence;
-import io.etcd.jetcd.op.Op;
-import io.etcd.jetcd.options.PutOption;
 import io.grpc.Status;
 import java.net.URI;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -231,31 +227,20 @@ public final class FailFastStormScenario implements Scenario {
    */
   private static void putAll(Env env, KeyLayout layout, long lease, int generation, Session held,
       boolean includeHeld) throws Exception {
-    List<CompletableFuture<?>> inFlight = new ArrayList<>();
-    for (int from = 1; from <= SESSIONS; from += 128) {
-      List<Op> ops = new ArrayList<>();
-      for (int id = from; id < Math.min(from + 128, SESSIONS + 1); id++) {
-        Session s;
-        if (id == HELD) {
-          if (!includeHeld) {
-            continue;
-          }
-          s = held;
-        } else {
-          s = Session.builder(ROLE, "127.0.0.1:" + (1 + (id * 7 + generation) % 60_000)).serverId(id)
-              .hostName("node-" + id).version("2.4.0").build();
+    Map<String, Session> sessions = new LinkedHashMap<>();
+    for (int id = 1; id <= SESSIONS; id++) {
+      if (id == HELD) {
+        if (includeHeld) {
+          sessions.put(layout.sessionKey(ROLE, id), held);
         }
-        ops.add(Op.put(Env.bytes(layout.sessionKey(ROLE, id)), ByteSequence.from(SessionCodec.encode(s)),
-            PutOption.builder().withLeaseId(lease).build()));
-      }
-      inFlight.add(env.writer().getKVClient().txn().Then(ops.toArray(new Op[0])).commit());
-      if (inFlight.size() == 8) {
-        CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
-        inFlight.clear();
+      } else {
+        sessions.put(layout.sessionKey(ROLE, id), Session.builder(ROLE, "127.0.0.1:" + (1 + (id * 7 + generation)
+            % 60_000)).serverId(id).hostName("node-" + id).version("2.4.0").build());
       }
     }
-    CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+    env.putAll(sessions, lease);
   }
+
 
   /** The manager's listener: counts re-pointed instances, times server 1's removal. Control thread. */
   private static final class Counting extends ConnectionListener {

@@ -11,16 +11,13 @@ import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KeyValue;
 import io.etcd.jetcd.kv.GetResponse;
-import io.etcd.jetcd.op.Op;
 import io.etcd.jetcd.options.GetOption;
-import io.etcd.jetcd.options.PutOption;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -163,22 +160,12 @@ public final class StartupScenario implements Scenario {
   }
 
   private static void load(Env env, KeyLayout layout) throws Exception {
-    long lease = env.lease(7200);
-    List<CompletableFuture<?>> inFlight = new ArrayList<>();
-    for (int from = 1; from <= SESSIONS; from += 128) {
-      List<Op> ops = new ArrayList<>();
-      for (int id = from; id < Math.min(from + 128, SESSIONS + 1); id++) {
-        Session s = Session.builder(ROLE, "127.0.0.1:" + (1 + id % 60_000)).serverId(id).hostName("node-" + id)
-            .version("2.4.0").build();
-        ops.add(Op.put(Env.bytes(layout.sessionKey(ROLE, id)), ByteSequence.from(SessionCodec.encode(s)),
-            PutOption.builder().withLeaseId(lease).build()));
-      }
-      inFlight.add(env.writer().getKVClient().txn().Then(ops.toArray(new Op[0])).commit());
-      if (inFlight.size() == 8) {
-        CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
-        inFlight.clear();
-      }
+    Map<String, Session> sessions = new LinkedHashMap<>();
+    for (int id = 1; id <= SESSIONS; id++) {
+      sessions.put(layout.sessionKey(ROLE, id), Session.builder(ROLE, "127.0.0.1:" + (1 + id % 60_000)).serverId(id)
+          .hostName("node-" + id).version("2.4.0").build());
     }
-    CompletableFuture.allOf(inFlight.toArray(new CompletableFuture<?>[0])).get(60, TimeUnit.SECONDS);
+    env.putAll(sessions, env.lease(7200));
   }
+
 }
