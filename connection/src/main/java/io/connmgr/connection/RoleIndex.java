@@ -23,10 +23,8 @@ final class RoleIndex {
   private Server[] table = new Server[MIN_CAPACITY];
   private int size;
   private int tombstones;
-  private Server[] ready = new Server[4];
-  private int readyCount;
-  private Server[] pickable = new Server[4];
-  private int pickableCount;
+  private final PickList ready = new PickList(true);
+  private final PickList pickable = new PickList(false);
   private final List<Server> changed = new ArrayList<>();
 
   /** Queues {@code s} for re-evaluation at the next {@link #view}. */
@@ -44,7 +42,7 @@ final class RoleIndex {
 
   /** The work of the next {@link #view}, in server visits: the queued servers plus the copies (cheap per slot). */
   int pendingWork() {
-    return changed.size() + (table.length + readyCount + pickableCount) / 32;
+    return changed.size() + (table.length + ready.size() + pickable.size()) / 32;
   }
 
   /** Applies the queued changes and returns an immutable view of the role. */
@@ -59,12 +57,11 @@ final class RoleIndex {
       } else if (!live && s.indexed) {
         delete(s);
       }
-      setReady(s, live && st == ServerState.READY);
-      setPickable(s, live && (st == ServerState.READY || st == ServerState.IDLE || st == ServerState.CONNECTING));
+      ready.set(s, live && st == ServerState.READY);
+      pickable.set(s, live && (st == ServerState.READY || st == ServerState.IDLE || st == ServerState.CONNECTING));
     }
     changed.clear();
-    return new RoleView(Arrays.copyOf(table, table.length), size, Arrays.copyOf(ready, readyCount),
-        Arrays.copyOf(pickable, pickableCount), active, cursor);
+    return new RoleView(Arrays.copyOf(table, table.length), size, ready.copy(), pickable.copy(), active, cursor);
   }
 
   // ---------------------------------------------------------------- the id table
@@ -128,49 +125,58 @@ final class RoleIndex {
 
   // ---------------------------------------------------------------- the pick lists
 
-  private void setReady(Server s, boolean member) {
-    if (member == (s.readyIndex >= 0)) {
-      return;
-    }
-    if (member) {
-      if (readyCount == ready.length) {
-        ready = Arrays.copyOf(ready, ready.length * 2);
-      }
-      s.readyIndex = readyCount;
-      ready[readyCount++] = s;
-    } else {
-      int i = s.readyIndex;
-      Server last = ready[--readyCount];
-      ready[i] = last;
-      last.readyIndex = i;
-      ready[readyCount] = null;
-      s.readyIndex = -1;
-      if (ready.length > 16 && readyCount * 4 < ready.length) {
-        ready = Arrays.copyOf(ready, ready.length / 2);
-      }
-    }
-  }
+  /** The READY or the pickable servers, in any order; each server keeps its index in the list. */
+  private static final class PickList {
+    private final boolean ready;
+    private Server[] items = new Server[4];
+    private int count;
 
-  private void setPickable(Server s, boolean member) {
-    if (member == (s.pickableIndex >= 0)) {
-      return;
+    PickList(boolean ready) {
+      this.ready = ready;
     }
-    if (member) {
-      if (pickableCount == pickable.length) {
-        pickable = Arrays.copyOf(pickable, pickable.length * 2);
+
+    private int indexOf(Server s) {
+      return ready ? s.readyIndex : s.pickableIndex;
+    }
+
+    private void setIndex(Server s, int i) {
+      if (ready) {
+        s.readyIndex = i;
+      } else {
+        s.pickableIndex = i;
       }
-      s.pickableIndex = pickableCount;
-      pickable[pickableCount++] = s;
-    } else {
-      int i = s.pickableIndex;
-      Server last = pickable[--pickableCount];
-      pickable[i] = last;
-      last.pickableIndex = i;
-      pickable[pickableCount] = null;
-      s.pickableIndex = -1;
-      if (pickable.length > 16 && pickableCount * 4 < pickable.length) {
-        pickable = Arrays.copyOf(pickable, pickable.length / 2);
+    }
+
+    int size() {
+      return count;
+    }
+
+    /** Adds or removes {@code s} (swap-remove); shrinks when a quarter full. */
+    void set(Server s, boolean member) {
+      if (member == (indexOf(s) >= 0)) {
+        return;
       }
+      if (member) {
+        if (count == items.length) {
+          items = Arrays.copyOf(items, items.length * 2);
+        }
+        setIndex(s, count);
+        items[count++] = s;
+      } else {
+        int i = indexOf(s);
+        Server last = items[--count];
+        items[i] = last;
+        setIndex(last, i);
+        items[count] = null;
+        setIndex(s, -1);
+        if (items.length > 16 && count * 4 < items.length) {
+          items = Arrays.copyOf(items, items.length / 2);
+        }
+      }
+    }
+
+    Server[] copy() {
+      return Arrays.copyOf(items, count);
     }
   }
 }
