@@ -8,6 +8,8 @@ import io.grpc.ManagedChannelBuilder;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -67,9 +69,20 @@ class LeakCheckTest {
   void threadsOfOtherNamesAndThreadsThatEndInTimeAreNotLeaks() throws Exception {
     Leaks.Baseline before = Leaks.baseline();
     Thread other = startParked("not-connmgr");
-    Thread ending = new Thread(() -> sleep(300), "connmgr-ending");
+    CountDownLatch endNow = new CountDownLatch(1);
+    Thread ending = new Thread(() -> {
+      try {
+        endNow.await();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "connmgr-ending");
     ending.start();
-    assertThat(before.awaitNoLeaks(Duration.ofSeconds(5))).isEmpty();
+    assertThat(before.check()).hasValueSatisfying(r -> assertThat(r).contains("connmgr-ending")); // alive now
+    CompletableFuture<Optional<String>> waited =
+        CompletableFuture.supplyAsync(() -> before.awaitNoLeaks(Duration.ofSeconds(5)));
+    endNow.countDown(); // it ends while (or before) the check waits: not a leak
+    assertThat(waited.get(10, TimeUnit.SECONDS)).isEmpty();
     releaseLatch.countDown();
     other.join(5_000);
   }
@@ -119,14 +132,6 @@ class LeakCheckTest {
     return t;
   }
 
-  private static void sleep(long millis) {
-    try {
-      Thread.sleep(millis);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-    }
-  }
-
   /** Run by {@link #theExtensionFailsOnlyTheLeakingTests} through the launcher; not a test class of its own. */
   static class Examples {
     @RegisterExtension
@@ -145,7 +150,13 @@ class LeakCheckTest {
     @Test
     void closesWhatItOpens() throws Exception {
       ManagedChannel c = ManagedChannelBuilder.forTarget("leak-check-example.invalid:2").usePlaintext().build();
-      Thread t = new Thread(() -> sleep(100), "connmgr-short");
+      Thread t = new Thread(() -> {
+        try {
+          c.awaitTermination(5, TimeUnit.SECONDS); // ends when the channel has terminated
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+      }, "connmgr-short");
       t.start();
       c.shutdown();
       // neither waited for: the extension waits for the thread to end and the channel to terminate
