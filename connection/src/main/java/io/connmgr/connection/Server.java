@@ -49,7 +49,10 @@ final class Server extends CallTracker {
   int readyIndex = -1;
   int pickableIndex = -1;
 
-  /** What every server of one manager shares: the pool and the executor of refused calls. */
+  /**
+   * What every server of one manager shares: the pool and the executor of refused calls. {@code null} for the servers
+   * of a {@code session} resolver, which are only call trackers and never handed out as channels.
+   */
   record Context(Pool pool, Executor callbacks) {}
 
   /** One connect episode's state (control thread). */

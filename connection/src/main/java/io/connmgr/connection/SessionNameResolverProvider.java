@@ -31,7 +31,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 import org.slf4j.Logger;
@@ -202,26 +201,36 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     volatile CallTracker current;
   }
 
-  /** A server instance known to a resolver, and how many of its session keys name it. */
-  private static final class Known {
-    final CallTracker tracker;
-    Session session;
-    int refs;
-
-    Known(ServerKey key, Session session) {
-      this.tracker = new CallTracker(key);
-      this.session = session;
-    }
-  }
-
   /** Resolves one role; all state lives on the channel's synchronization context. */
   private final class Resolver extends NameResolver {
     private final String role;
     private final String authority;
     private final String endpoints;
     private final Args args;
-    private final KeyLayoutHolder layout = new KeyLayoutHolder();
-    private final Map<ServerKey, Known> known = new TreeMap<>(ServerTable.ORDER);
+    /** The role's server instances: the manager's own table, whose servers here are only call trackers. */
+    private ServerTable table;
+    private final ServerTable.Sink sink = new ServerTable.Sink() {
+      @Override
+      public void created(Server server) {}
+
+      @Override
+      public void removed(Server server, String reason) {
+        int n = server.failAll(server.refusal());
+        AddressSlot slot = slots.get(server.key.address());
+        if (slot != null && slot.current == server) {
+          slot.current = null;
+        }
+        if (n > 0) {
+          log.info("{} call(s) in flight to {} failed: {}", n, server.key, server.refusal().getDescription());
+        }
+      }
+
+      @Override
+      public void stopping(Server server) {}
+
+      @Override
+      public void renewed(Server server) {}
+    };
     private final Map<String, AddressSlot> slots = new HashMap<>();
     /** Host names resolved off the synchronization context: {@code host:port} to its address. */
     private final Map<String, InetSocketAddress> resolved = new HashMap<>();
@@ -247,11 +256,11 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     public void start(Listener2 l) {
       this.listener = l;
       Discovery d = acquire(endpoints);
-      layout.value = d.layout();
+      table = new ServerTable(d.layout(), (key, session) -> new Server(key, session, null));
       subscription = d.subscribe(role, new SessionListener() {
         @Override
         public void onEvent(SessionEvent e) {
-          apply(e);
+          table.apply(e, sink);
           if (synced) {
             publish();
           }
@@ -265,59 +274,22 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
       }, args.getSynchronizationContext());
     }
 
-    private void apply(SessionEvent e) {
-      Session s = e.session();
-      ServerKey sk = ServerKey.of(s);
-      if (e.type() == SessionEvent.Type.REMOVED) {
-        releaseKey(sk, e.reason());
-        return;
-      }
-      Session prev = e.previous();
-      boolean same = prev != null && ServerKey.of(prev).equals(sk);
-      if (prev != null && !same) {
-        releaseKey(ServerKey.of(prev), "re-registered as " + sk);
-      }
-      Known k = known.get(sk);
-      if (k == null) {
-        k = new Known(sk, s);
-        known.put(sk, k);
-      }
-      if (!same || k.refs == 0) {
-        k.refs++;
-      }
-      if (!layout.value.isActiveKey(e.key(), s) || k.refs == 1) {
-        k.session = s;
-      }
-    }
-
-    private void releaseKey(ServerKey sk, String reason) {
-      Known k = known.get(sk);
-      if (k == null || --k.refs > 0) {
-        return;
-      }
-      known.remove(sk);
-      Status status = Status.UNAVAILABLE.withDescription(sk + " " + reason);
-      k.tracker.refusal = status;
-      int n = k.tracker.failAll(status);
-      AddressSlot slot = slots.get(sk.address());
-      if (slot != null && slot.current == k.tracker) {
-        slot.current = null;
-      }
-      if (n > 0) {
-        log.info("{} call(s) in flight to {} failed: {}", n, sk, status.getDescription());
-      }
-    }
-
     private void publish() {
       if (shutdown) {
         return;
       }
+      ServerTable.Role r;
+      while ((r = table.pollDirty()) != null) {
+        r.publish(r.index.view(r.active, r.cursor)); // only this role's: the subscription is of this role
+      }
+      ServerTable.Role own = table.find(role);
+      RoleView v = own == null ? null : own.view;
       List<EquivalentAddressGroup> groups = new ArrayList<>();
       Set<String> seen = new HashSet<>();
-      for (Known k : known.values()) {
+      for (Server k : v == null ? new Server[0] : v.all()) {
         Session s = k.session;
-        String address = k.tracker.server.address();
-        if (s.stopping() || !seen.add(address)) {
+        String address = k.key.address();
+        if (k.state == ServerState.STOPPING || !seen.add(address)) {
           continue; // a stopping server takes no new calls; its calls in flight drain
         }
         InetSocketAddress socket = socketAddress(s.host(), s.port(), address);
@@ -325,7 +297,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
           continue; // being resolved; published again when done
         }
         AddressSlot slot = slots.computeIfAbsent(address, a -> new AddressSlot());
-        slot.current = k.tracker;
+        slot.current = k;
         groups.add(new EquivalentAddressGroup(socket, Attributes.newBuilder().set(SLOT, slot).build()));
       }
       slots.keySet().retainAll(seen);
@@ -380,11 +352,6 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
       }
       release(endpoints);
     }
-  }
-
-  /** The layout of the resolver's discovery, known once it has started. */
-  private static final class KeyLayoutHolder {
-    KeyLayout value = KeyLayout.MILVUS;
   }
 
   static boolean isIpLiteral(String host) {
