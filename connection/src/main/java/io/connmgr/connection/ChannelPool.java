@@ -71,7 +71,7 @@ final class ChannelPool implements Server.Pool {
     }
     if (server.state == ServerState.REMOVED) {
       // removed while we built it: the control thread's close may have run before our put
-      close(server.key, fresh);
+      discard(server.key, fresh);
       return fresh;
     }
     opened.accept(server, fresh);
@@ -83,15 +83,18 @@ final class ChannelPool implements Server.Pool {
     return cache.getIfPresent(key);
   }
 
-  /** Removes and shuts down (now) the channel of {@code key}, if it is {@code expected} (or any, if null). */
-  void close(ServerKey key, ManagedChannel expected) {
-    ManagedChannel ch = expected == null ? cache.asMap().remove(key)
-        : cache.asMap().remove(key, expected) ? expected : null;
+  /** Removes the channel of {@code key}, if any, and shuts it down now (its calls are cancelled). */
+  void close(ServerKey key) {
+    ManagedChannel ch = cache.asMap().remove(key);
     if (ch != null) {
       shutdown(ch, true);
-    } else if (expected != null) {
-      shutdown(expected, true);
     }
+  }
+
+  /** Shuts {@code ch} down now and removes it from the pool if it is still {@code key}'s channel. */
+  void discard(ServerKey key, ManagedChannel ch) {
+    cache.asMap().remove(key, ch);
+    shutdown(ch, true);
   }
 
   long size() {

@@ -371,7 +371,7 @@ public final class ConnectionManager implements AutoCloseable {
       int failed = e.failAll(e.refusal());
       failFast.add(failed);
       if (e.pooled) {
-        pool.close(e.key, null);
+        pool.close(e.key);
       }
       connector.removed(e);
       removedNames.add(new RoleAndId(e.key.role(), e.serverId));

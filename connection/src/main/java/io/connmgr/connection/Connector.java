@@ -142,7 +142,7 @@ final class Connector {
         if (ch.getState(false) == ConnectivityState.TRANSIENT_FAILURE) {
           // grpc-java keeps a failed channel in TRANSIENT_FAILURE while it retries on its own; start this attempt
           // from a fresh channel so that its outcome is seen and only our policy retries
-          pool.close(e.key, ch);
+          pool.discard(e.key, ch);
           ch = pool.channel(e);
         }
       } catch (RuntimeException failure) {
