@@ -32,7 +32,7 @@ class CallTracker extends Channel {
 
   final ServerKey server;
   /** Created on the first call: an idle server costs no set. */
-  private volatile Set<TrackedCall<?, ?>> calls;
+  private volatile Set<Tracked> calls;
   /** When non-null, new calls fail with this status (removed, stopping, offline, manager closed). */
   volatile Status refusal;
   private String header;
@@ -54,7 +54,7 @@ class CallTracker extends Channel {
 
   /** Calls in flight. */
   int size() {
-    Set<TrackedCall<?, ?>> c = calls;
+    Set<Tracked> c = calls;
     return c == null ? 0 : c.size();
   }
 
@@ -70,12 +70,12 @@ class CallTracker extends Channel {
 
   /** Fails every call in flight with {@code status}; returns how many. */
   int failAll(Status status) {
-    Set<TrackedCall<?, ?>> c = calls;
+    Set<Tracked> c = calls;
     if (c == null) {
       return 0;
     }
     int n = 0;
-    for (TrackedCall<?, ?> call : c) {
+    for (Tracked call : c) {
       if (call.failFast(status)) {
         n++;
       }
@@ -90,8 +90,8 @@ class CallTracker extends Channel {
     return t;
   }
 
-  private Set<TrackedCall<?, ?>> set() {
-    Set<TrackedCall<?, ?>> c = calls;
+  private Set<Tracked> set() {
+    Set<Tracked> c = calls;
     if (c == null) {
       synchronized (this) {
         c = calls;
@@ -104,12 +104,18 @@ class CallTracker extends Channel {
     return c;
   }
 
-  private void add(TrackedCall<?, ?> call) {
+  /** A call this tracker can fail: a {@link TrackedCall}, or one attempt of a role channel's call. */
+  interface Tracked {
+    /** Fails the call with {@code status} unless it already ended or was failed; true if this did it. */
+    boolean failFast(Status status);
+  }
+
+  void add(Tracked call) {
     set().add(call);
   }
 
-  private void remove(TrackedCall<?, ?> call) {
-    Set<TrackedCall<?, ?>> c = calls;
+  void remove(Tracked call) {
+    Set<Tracked> c = calls;
     if (c != null) {
       c.remove(call);
     }
@@ -119,7 +125,7 @@ class CallTracker extends Channel {
    * A call that belongs to at most one tracker at a time: the one given at construction (a server channel), or the
    * last one {@link #attach attached} (the server grpc-java created its stream on).
    */
-  static final class TrackedCall<Q, R> extends ForwardingClientCall<Q, R> {
+  static final class TrackedCall<Q, R> extends ForwardingClientCall<Q, R> implements Tracked {
     private final CallTracker fixed;
     ClientCall<Q, R> delegate;
     private volatile CallTracker current;
@@ -186,8 +192,8 @@ class CallTracker extends Channel {
       }
     }
 
-    /** Fails this call with {@code status} unless it already was; true if this call did it. */
-    boolean failFast(Status status) {
+    @Override
+    public boolean failFast(Status status) {
       synchronized (this) {
         if (failure != null || closed) {
           return false;

@@ -41,6 +41,18 @@ public abstract class ConnectionListener {
   /** {@code count} calls in flight to {@code server} were failed at once because its session went. */
   public void callsFailedFast(ServerKey server, int count) {}
 
+  /**
+   * A call of a role channel to {@code from} ended for {@code cause} before any response reached the application and
+   * was started again on {@code to}.
+   */
+  public void reissued(ServerKey from, ServerKey to, String fullMethodName, io.grpc.Status cause) {}
+
+  /**
+   * A call of a role channel to {@code from} could have been re-issued but the role's re-issue budget was spent, so it
+   * failed (a failing cluster gets no retry storm).
+   */
+  public void reissueBudgetExhausted(String role, ServerKey from, String fullMethodName) {}
+
   /** The manager's state changed. */
   public void stateChanged(ManagerState from, ManagerState to) {}
 }

@@ -7,6 +7,7 @@ import io.connmgr.discovery.internal.SerialExecutor;
 import io.connmgr.discovery.internal.Threads;
 import io.grpc.Channel;
 import io.grpc.ManagedChannel;
+import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.Collections;
@@ -16,6 +17,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.LinkedBlockingQueue;
@@ -84,6 +87,10 @@ public final class ConnectionManager implements AutoCloseable {
   private final boolean powerOfTwo;
   private final CompletableFuture<Void> ready = new CompletableFuture<>();
   private final LongAdder failFast = new LongAdder();
+  private final LongAdder reissued = new LongAdder();
+  private final LongAdder budgetExhausted = new LongAdder();
+  private final ConcurrentHashMap<String, RoleChannel> roleChannels = new ConcurrentHashMap<>();
+  private final RoleChannel.Host roleHost = new RoleHost();
 
   private final ServerTable table;
   private final Publisher publisher;
@@ -111,6 +118,8 @@ public final class ConnectionManager implements AutoCloseable {
 
   /** A server's name across instances: a server that registers again under its id is the same server, restored. */
   private record RoleAndId(String role, long id) {}
+  /** Roles whose servers connect as soon as they are known: the dependencies and the roles of role channels. */
+  private final Set<String> eagerRoles = new java.util.HashSet<>();
   private boolean synced;
   private boolean discoveryConnected = true;
   private boolean flushScheduled;
@@ -141,6 +150,7 @@ public final class ConnectionManager implements AutoCloseable {
     Server.Context context = new Server.Context(pool, callbacks); // one for every server
     this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context));
     this.publisher = new Publisher(table);
+    this.eagerRoles.addAll(options.dependencies());
   }
 
   /** Builds a manager; nothing starts until {@link #start()}. */
@@ -201,6 +211,26 @@ public final class ConnectionManager implements AutoCloseable {
       return unavailable("no available server of role " + role);
     }
     return e;
+  }
+
+  /**
+   * The channel of a whole role: each call picks a server of {@code role} with the configured {@link Picker} as it
+   * starts, so the channel keeps working as servers come and go, and a call whose server goes (deregistered, lease
+   * expired), refuses it (stopping, down, offline) or loses its connection before anything of the response reached
+   * the application is started again on another live server as the {@link ConnectionOptions#reissue() ReissuePolicy}
+   * allows: any call the server never processed, and a call already sent when its method is idempotent or safe. With
+   * no server that can take a call, it fails at once with {@code UNAVAILABLE}. The same channel is returned for a role
+   * every time (its re-issue budget is the role's). Calls carry the {@code ServerID} header of the server they are on.
+   * From its first use, the role's servers are connected as soon as they are known, as {@code dependsOn} roles are,
+   * so that calls spread over all of them (without making the role a dependency of {@link ManagerState#HEALTHY}).
+   */
+  public Channel roleChannel(String role) {
+    RoleChannel c = roleChannels.get(role);
+    if (c == null) {
+      c = roleChannels.computeIfAbsent(role, r -> new RoleChannel(r, roleHost, options.reissue(), options.ticker()));
+      control.execute(() -> connectEagerly(role));
+    }
+    return c;
   }
 
   /**
@@ -299,7 +329,49 @@ public final class ConnectionManager implements AutoCloseable {
       roles.put(r.name, new ConnectionStats.RoleStats(v.size(), ready, offline, stopping));
     }
     return new ConnectionStats(roles, pool.size(), connector.attempts.sum(), connector.failures.sum(),
-        connector.retries.sum(), failFast.sum());
+        connector.retries.sum(), failFast.sum(), reissued.sum(), budgetExhausted.sum());
+  }
+
+  /** What role channels need of the manager; the listener calls are handed to the control thread. */
+  private final class RoleHost implements RoleChannel.Host {
+    @Override
+    public RoleView view(String role) {
+      return ConnectionManager.this.view(role);
+    }
+
+    @Override
+    public boolean powerOfTwo() {
+      return powerOfTwo;
+    }
+
+    @Override
+    public Channel failing(Status status) {
+      return FailingCall.channel(status, "connmgr", callbacks);
+    }
+
+    @Override
+    public Executor callbacks() {
+      return callbacks;
+    }
+
+    @Override
+    public void reissued(ServerKey from, ServerKey to, MethodDescriptor<?, ?> method, Status cause) {
+      reissued.increment();
+      log.debug("call {} re-issued from {} to {}: {}", method.getFullMethodName(), from, to, cause);
+      tell(() -> options.listener().reissued(from, to, method.getFullMethodName(), cause));
+    }
+
+    @Override
+    public void budgetExhausted(String role, ServerKey from, MethodDescriptor<?, ?> method) {
+      budgetExhausted.increment();
+      tell(() -> options.listener().reissueBudgetExhausted(role, from, method.getFullMethodName()));
+    }
+
+    private void tell(Runnable r) {
+      if (options.listener() != ConnectionListener.NONE && !closed) {
+        control.execute(() -> Notifier.run(r)); // dropped once the manager is closed
+      }
+    }
   }
 
   // ------------------------------------------------------------------ session events (control thread)
@@ -328,12 +400,8 @@ public final class ConnectionManager implements AutoCloseable {
       flush();
       if (first) {
         for (ServerTable.Role r : table.roles()) {
-          if (options.dependencies().contains(r.name)) {
-            for (Server e : r.servers.values()) {
-              if (e.state == ServerState.IDLE) {
-                connector.start(e);
-              }
-            }
+          if (eagerRoles.contains(r.name)) {
+            connectIdle(r);
           }
         }
         ready.complete(null);
@@ -361,7 +429,7 @@ public final class ConnectionManager implements AutoCloseable {
       if (!removedNames.isEmpty() && removedNames.remove(new RoleAndId(e.key.role(), e.serverId))) {
         e.wasDown = true; // reported as restored once it is READY
       }
-      if (synced && options.dependencies().contains(e.key.role())) {
+      if (synced && eagerRoles.contains(e.key.role())) {
         connector.start(e);
       }
     }
@@ -394,6 +462,24 @@ public final class ConnectionManager implements AutoCloseable {
     @Override
     public void renewed(Server e) {
       connector.start(e);
+    }
+  }
+
+  /** From now on the servers of {@code role} connect as soon as they are known (control thread). */
+  private void connectEagerly(String role) {
+    if (eagerRoles.add(role) && synced && !closed) {
+      ServerTable.Role r = table.find(role);
+      if (r != null) {
+        connectIdle(r);
+      }
+    }
+  }
+
+  private void connectIdle(ServerTable.Role r) {
+    for (Server e : r.servers.values()) {
+      if (e.state == ServerState.IDLE) {
+        connector.start(e);
+      }
     }
   }
 

@@ -13,7 +13,7 @@ import java.util.function.ToIntFunction;
  * Micrometer meters of a {@link ConnectionManager} (Micrometer is an optional dependency: this class is the only one
  * that needs it). Per role, gauges {@code connmgr.servers} tagged {@code state=registered|ready|offline|stopping};
  * counters {@code connmgr.connect.attempts}, {@code connmgr.connect.failures}, {@code connmgr.connect.retries},
- * {@code connmgr.calls.failed.fast}; gauge {@code connmgr.channels.open}. Every meter reads
+ * {@code connmgr.calls.failed.fast}, {@code connmgr.calls.reissued}, {@code connmgr.calls.reissue.budget.exhausted}; gauge {@code connmgr.channels.open}. Every meter reads
  * {@link ConnectionManager#stats()}; nothing is counted twice.
  *
  * <pre>{@code new ConnectionMetrics(cm, List.of("querynode", "rootcoord")).bindTo(registry);}</pre>
@@ -49,6 +49,10 @@ public final class ConnectionMetrics implements MeterBinder {
         .description("connect attempts that were retries").register(registry);
     FunctionCounter.builder("connmgr.calls.failed.fast", manager, m -> m.stats().failFastCancellations())
         .description("calls in flight failed at once because their server's session went").register(registry);
+    FunctionCounter.builder("connmgr.calls.reissued", manager, m -> m.stats().reissued())
+        .description("calls of role channels started again on another server").register(registry);
+    FunctionCounter.builder("connmgr.calls.reissue.budget.exhausted", manager, m -> m.stats().reissueBudgetExhausted())
+        .description("re-issues refused because the role's re-issue budget was spent").register(registry);
   }
 
   private void gauge(MeterRegistry registry, String role, String state, ToIntFunction<ConnectionStats.RoleStats> f) {

@@ -23,6 +23,7 @@ public final class ConnectionOptions {
   private final Set<String> roles;
   private final Set<String> dependencies;
   private final RetryPolicy retry;
+  private final ReissuePolicy reissue;
   private final int maxChannels;
   private final Duration idleTimeout;
   private final Picker picker;
@@ -38,6 +39,7 @@ public final class ConnectionOptions {
     this.roles = Set.copyOf(b.roles);
     this.dependencies = Set.copyOf(b.dependencies);
     this.retry = b.retry;
+    this.reissue = b.reissue;
     this.maxChannels = b.maxChannels;
     this.idleTimeout = b.idleTimeout;
     this.picker = b.picker;
@@ -75,6 +77,11 @@ public final class ConnectionOptions {
   /** The connect retry policy. */
   public RetryPolicy retry() {
     return retry;
+  }
+
+  /** How role channels re-issue calls on another server. */
+  public ReissuePolicy reissue() {
+    return reissue;
   }
 
   /** The pool's size bound; least recently used channels beyond it close gracefully. */
@@ -131,7 +138,8 @@ public final class ConnectionOptions {
   @Override
   public String toString() {
     return "ConnectionOptions{roles=" + roles + ", dependencies=" + dependencies + ", retry=" + retry
-        + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker=" + picker + "}";
+        + ", reissue=" + reissue + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker="
+        + picker + "}";
   }
 
   /** Builds {@link ConnectionOptions}; not thread-safe. */
@@ -140,6 +148,7 @@ public final class ConnectionOptions {
     private final Set<String> roles = new LinkedHashSet<>();
     private final Set<String> dependencies = new LinkedHashSet<>();
     private RetryPolicy retry = RetryPolicy.DEFAULT;
+    private ReissuePolicy reissue = ReissuePolicy.DEFAULT;
     private int maxChannels = 10_000;
     private Duration idleTimeout = Duration.ofMinutes(30);
     private Picker picker = Picker.ROUND_ROBIN;
@@ -173,6 +182,15 @@ public final class ConnectionOptions {
     /** The connect retry policy; {@link RetryPolicy#DEFAULT} by default. */
     public Builder retry(RetryPolicy value) {
       this.retry = Objects.requireNonNull(value, "retry");
+      return this;
+    }
+
+    /**
+     * How {@link ConnectionManager#roleChannel role channels} re-issue calls on another server;
+     * {@link ReissuePolicy#DEFAULT} by default, {@link ReissuePolicy#DISABLED} to turn it off.
+     */
+    public Builder reissue(ReissuePolicy value) {
+      this.reissue = Objects.requireNonNull(value, "reissue");
       return this;
     }
 

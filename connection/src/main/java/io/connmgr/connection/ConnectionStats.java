@@ -11,9 +11,11 @@ import java.util.Map;
  * @param connectFailures       connect attempts that failed
  * @param retries               attempts that were retries (not the first of an episode)
  * @param failFastCancellations calls in flight failed at once because their server's session went
+ * @param reissued              calls of role channels started again on another server
+ * @param reissueBudgetExhausted re-issues refused because the role's re-issue budget was spent (the call failed)
  */
 public record ConnectionStats(Map<String, RoleStats> roles, long openChannels, long connectAttempts,
-    long connectFailures, long retries, long failFastCancellations) {
+    long connectFailures, long retries, long failFastCancellations, long reissued, long reissueBudgetExhausted) {
 
   /** Copies. */
   public ConnectionStats {

@@ -119,4 +119,43 @@ final class RoleView {
     next.setPlain(i + 1);
     return from[i];
   }
+
+  /**
+   * Like {@link #pick}, but never one of {@code tried[0..n)}: the next READY server after the shared cursor that was
+   * not tried, else the next pickable one; {@code null} if every server that can take calls was tried. For re-issues
+   * (rare): a scan, no allocation.
+   */
+  Server pickOther(Server[] tried, int n) {
+    Server s = scan(ready, tried, n);
+    return s != null ? s : scan(pickable, tried, n);
+  }
+
+  private Server scan(Server[] from, Server[] tried, int n) {
+    int len = from.length;
+    if (len == 0) {
+      return null;
+    }
+    int start = next.getPlain();
+    if (start >= len || start < 0) {
+      start = 0;
+    }
+    for (int k = 0; k < len; k++) {
+      int i = start + k < len ? start + k : start + k - len;
+      Server s = from[i];
+      if (!contains(tried, n, s)) {
+        next.setPlain(i + 1);
+        return s;
+      }
+    }
+    return null;
+  }
+
+  private static boolean contains(Server[] tried, int n, Server s) {
+    for (int i = 0; i < n; i++) {
+      if (tried[i] == s) {
+        return true;
+      }
+    }
+    return false;
+  }
 }

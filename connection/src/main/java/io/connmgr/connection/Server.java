@@ -100,6 +100,11 @@ final class Server extends CallTracker {
     return track(ch.newCall(method, options));
   }
 
+  /** The pooled grpc-java channel of this server, opened if need be; any thread, never blocks. */
+  ManagedChannel channel() {
+    return context.pool().channel(this);
+  }
+
   @Override
   public String authority() {
     return key.address();

@@ -61,4 +61,14 @@ class RecordingConnectionListener extends ConnectionListener {
   long count(String prefix) {
     return calls.stream().filter(c -> c.startsWith(prefix)).count();
   }
+
+  @Override
+  public void reissued(ServerKey from, ServerKey to, String fullMethodName, io.grpc.Status cause) {
+    calls.add("reissued " + from.role() + "-" + from.serverId() + " -> " + to.role() + "-" + to.serverId());
+  }
+
+  @Override
+  public void reissueBudgetExhausted(String role, ServerKey from, String fullMethodName) {
+    calls.add("budgetExhausted " + role + " " + from.role() + "-" + from.serverId());
+  }
 }

@@ -56,7 +56,8 @@ import org.slf4j.LoggerFactory;
  * connmgr.test.v1.EchoService} and {@code grpc.health.v1.Health}, for connmgr's tests, demo and benchmarks.
  *
  * <ul>
- *   <li>{@code Echo} answers at once with the request's message, stamped with this server's id and name.
+ *   <li>{@code Echo} answers at once with the request's message, stamped with this server's id and name; {@code
+ *       Append} does the same and counts itself ({@link #appends()}), a write a client must not duplicate.
  *   <li>{@code Stream} sends {@code count} responses {@code interval_millis} apart (the first at once) from a
  *       scheduler owned by the server, and stops when the client cancels.
  *   <li>{@code Hold} keeps the call open, with no thread blocked, until the client cancels it, {@code hold_millis}
@@ -97,6 +98,7 @@ public final class EchoServer implements AutoCloseable {
   private final ScheduledExecutorService scheduler;
   private final Set<HeldCall> holds = ConcurrentHashMap.newKeySet();
   private final AtomicLong callsServed = new AtomicLong();
+  private final AtomicLong appends = new AtomicLong();
   private final AtomicLong holdsStarted = new AtomicLong();
   private final EventLoopGroup bossGroup;
   private final EventLoopGroup workerGroup;
@@ -212,7 +214,15 @@ public final class EchoServer implements AutoCloseable {
     return holdsStarted.get();
   }
 
-  /** The number of {@code Echo}, {@code Stream} and {@code Hold} calls this server completed successfully. */
+  /** The number of {@code Append} calls that reached this server (each one is a write: a test counts duplicates). */
+  public long appends() {
+    return appends.get();
+  }
+
+  /**
+   * The number of {@code Echo}, {@code Append}, {@code Stream} and {@code Hold} calls this server completed
+   * successfully.
+   */
   public long callsServed() {
     return callsServed.get();
   }
@@ -367,6 +377,12 @@ public final class EchoServer implements AutoCloseable {
       observer.onNext(response(request.getMessage()));
       observer.onCompleted();
       callsServed.incrementAndGet();
+    }
+
+    @Override
+    public void append(EchoRequest request, StreamObserver<EchoResponse> observer) {
+      appends.incrementAndGet();
+      echo(request, observer);
     }
 
     @Override
