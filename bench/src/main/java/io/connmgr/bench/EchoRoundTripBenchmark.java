@@ -41,6 +41,8 @@ import org.openjdk.jmh.annotations.Warmup;
  * <ul>
  *   <li>{@code client=raw}: {@code NettyChannelBuilder.forAddress(...).usePlaintext()} or
  *       {@code InProcessChannelBuilder.forName(...)}.
+ *   <li>{@code client=role} / {@code roleWrite}: {@code cm.roleChannel("querynode")} of the same manager, calling
+ *       {@code Echo} (safe) / {@code Append} (not idempotent), with re-issue on (the default policy).
  *   <li>{@code client=connmgr}: {@code cm.channel("querynode", 1)} of a started {@link ConnectionManager} over an
  *       {@link InMemoryRegistry} holding that one session, with {@code dependsOn("querynode")} (connected before the
  *       measurement): a pooled channel with connmgr's refusal check, pool lookup, call tracking and {@code ServerID}
@@ -68,8 +70,12 @@ public class EchoRoundTripBenchmark {
   @Param({"netty", "inprocess"})
   public String transport;
 
-  /** Through connmgr, or a raw grpc-java channel. */
-  @Param({"connmgr", "raw"})
+  /**
+   * Through connmgr ({@code connmgr}: one server's channel; {@code role}: the role channel, {@code Echo} (safe, so
+   * re-issuable without a stream tracer); {@code roleWrite}: the role channel, {@code Append} (not idempotent: a
+   * stream tracer tells whether it was sent)), or a raw grpc-java channel.
+   */
+  @Param({"connmgr", "role", "roleWrite", "raw"})
   public String client;
 
   private EchoServer nettyServer;
@@ -79,6 +85,7 @@ public class EchoRoundTripBenchmark {
   private ManagedChannel channel;
   private EchoServiceGrpc.EchoServiceBlockingStub stub;
   private final EchoRequest request = EchoRequest.newBuilder().setMessage("ping").build();
+  private boolean write;
 
   @Setup(Level.Trial)
   public void setUp() throws Exception {
@@ -115,9 +122,11 @@ public class EchoRoundTripBenchmark {
         }
         LockSupport.parkNanos(100_000);
       }
-      stub = EchoServiceGrpc.newBlockingStub(cm.channel("querynode", 1));
+      stub = EchoServiceGrpc.newBlockingStub(client.equals("connmgr") ? cm.channel("querynode", 1)
+          : cm.roleChannel("querynode"));
     }
-    stub.echo(request);
+    write = client.equals("roleWrite");
+    echo();
   }
 
   @TearDown(Level.Trial)
@@ -142,7 +151,7 @@ public class EchoRoundTripBenchmark {
 
   @Benchmark
   public EchoResponse echo() {
-    return stub.echo(request);
+    return write ? stub.append(request) : stub.echo(request);
   }
 
   /** The echo service for the in-process server: answers at once on the calling thread. */
@@ -153,6 +162,11 @@ public class EchoRoundTripBenchmark {
     public void echo(EchoRequest request, StreamObserver<EchoResponse> observer) {
       observer.onNext(RESPONSE);
       observer.onCompleted();
+    }
+
+    @Override
+    public void append(EchoRequest request, StreamObserver<EchoResponse> observer) {
+      echo(request, observer);
     }
   }
 }

@@ -13,6 +13,7 @@ import io.connmgr.bench.scenario.MarkdownReport;
 import io.connmgr.bench.scenario.MemoryScenario;
 import io.connmgr.bench.scenario.RecoveryScenario;
 import io.connmgr.bench.scenario.Results;
+import io.connmgr.bench.scenario.RollingRestartScenario;
 import io.connmgr.bench.scenario.Scenario;
 import io.connmgr.bench.scenario.StartupScenario;
 import io.connmgr.bench.scenario.SvgChart;
@@ -82,7 +83,7 @@ public final class ScenarioRunner {
   public static Path run(boolean quick, Path out, Set<String> only) throws Exception {
     List<Scenario> all = List.of(new FailFastScenario(), new FailFastLoadedScenario(), new EventScenario(),
         new RecoveryScenario(), new StartupScenario(), new ControlPlaneScenario(), new ChurnScenario(),
-        new MemoryScenario(), new CrashScenario(), new FailFastStormScenario());
+        new MemoryScenario(), new CrashScenario(), new FailFastStormScenario(), new RollingRestartScenario());
     List<Scenario> scenarios = new ArrayList<>();
     for (Scenario s : all) {
       if (only == null || only.contains(s.name())) {

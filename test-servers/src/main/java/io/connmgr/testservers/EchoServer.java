@@ -5,6 +5,7 @@ import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
 import io.connmgr.proto.HoldRequest;
 import io.connmgr.proto.StreamRequest;
+import io.grpc.ForwardingServerCallListener;
 import io.grpc.Metadata;
 import io.grpc.Server;
 import io.grpc.ServerCall;
@@ -47,6 +48,8 @@ import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.Objects;
+import java.util.function.Consumer;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -99,6 +102,8 @@ public final class EchoServer implements AutoCloseable {
   private final Set<HeldCall> holds = ConcurrentHashMap.newKeySet();
   private final AtomicLong callsServed = new AtomicLong();
   private final AtomicLong appends = new AtomicLong();
+  private final AtomicLong inFlight = new AtomicLong();
+  private final Consumer<String> onAppend;
   private final AtomicLong holdsStarted = new AtomicLong();
   private final EventLoopGroup bossGroup;
   private final EventLoopGroup workerGroup;
@@ -108,12 +113,13 @@ public final class EchoServer implements AutoCloseable {
   private final int port;
   private volatile String lastServerIdHeader;
 
-  private EchoServer(long serverId, String serverName, int requestedPort) {
+  private EchoServer(long serverId, String serverName, int requestedPort, Consumer<String> onAppend) {
     if (requestedPort < 0 || requestedPort > 65_535) {
       throw new IllegalArgumentException("port out of range: " + requestedPort);
     }
     this.serverId = serverId;
     this.serverName = serverName == null ? "" : serverName;
+    this.onAppend = onAppend;
     ScheduledThreadPoolExecutor executor = new ScheduledThreadPoolExecutor(1, r -> {
       Thread t = new Thread(r, "echo-server-" + serverId + "-scheduler");
       t.setDaemon(true);
@@ -178,7 +184,16 @@ public final class EchoServer implements AutoCloseable {
    * @throws UncheckedIOException if the server cannot bind (for example the port is in use)
    */
   public static EchoServer start(long serverId, String serverName, int port) {
-    return new EchoServer(serverId, serverName, port);
+    return new EchoServer(serverId, serverName, port, null);
+  }
+
+  /**
+   * As {@link #start(long, String, int)}, and {@code onAppend} is given the message of each {@code Append} call as it
+   * arrives (on the server's event loop: it must not block for long), so that a test can tell which writes reached
+   * this server and whether one arrived twice.
+   */
+  public static EchoServer start(long serverId, String serverName, int port, Consumer<String> onAppend) {
+    return new EchoServer(serverId, serverName, port, Objects.requireNonNull(onAppend, "onAppend"));
   }
 
   /** The port the server is (or was) bound to. */
@@ -212,6 +227,11 @@ public final class EchoServer implements AutoCloseable {
    */
   public long holdsStarted() {
     return holdsStarted.get();
+  }
+
+  /** The number of {@code EchoService} calls that reached this server and have not ended yet. */
+  public long inFlightCalls() {
+    return inFlight.get();
   }
 
   /** The number of {@code Append} calls that reached this server (each one is a write: a test counts duplicates). */
@@ -382,6 +402,9 @@ public final class EchoServer implements AutoCloseable {
     @Override
     public void append(EchoRequest request, StreamObserver<EchoResponse> observer) {
       appends.incrementAndGet();
+      if (onAppend != null) {
+        onAppend.accept(request.getMessage());
+      }
       echo(request, observer);
     }
 
@@ -516,7 +539,23 @@ public final class EchoServer implements AutoCloseable {
             "call meant for server " + header + " reached server " + serverId), new Metadata());
         return new ServerCall.Listener<>() {};
       }
-      return next.startCall(call, headers);
+      if (!EchoServiceGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())) {
+        return next.startCall(call, headers);
+      }
+      inFlight.incrementAndGet();
+      return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
+        @Override
+        public void onComplete() {
+          inFlight.decrementAndGet();
+          super.onComplete();
+        }
+
+        @Override
+        public void onCancel() {
+          inFlight.decrementAndGet();
+          super.onCancel();
+        }
+      };
     }
 
     private boolean isThisServer(String header) {
