@@ -141,6 +141,43 @@ class CallTracker extends Channel {
       return delegate;
     }
 
+    // grpc-java's ClientCall is not thread-safe and throws IllegalStateException("call was cancelled") on a message,
+    // half-close or request after cancel(): once failFast has cancelled the call from the control thread, what the
+    // application still sends is dropped (the call is ending with our status), never thrown back at it.
+
+    @Override
+    public void sendMessage(Q message) {
+      try {
+        delegate.sendMessage(message);
+      } catch (IllegalStateException e) {
+        rethrowUnlessFailed(e);
+      }
+    }
+
+    @Override
+    public void halfClose() {
+      try {
+        delegate.halfClose();
+      } catch (IllegalStateException e) {
+        rethrowUnlessFailed(e);
+      }
+    }
+
+    @Override
+    public void request(int numMessages) {
+      try {
+        delegate.request(numMessages);
+      } catch (IllegalStateException e) {
+        rethrowUnlessFailed(e);
+      }
+    }
+
+    private void rethrowUnlessFailed(IllegalStateException e) {
+      if (failure == null) {
+        throw e;
+      }
+    }
+
     @Override
     public void start(Listener<R> listener, Metadata headers) {
       if (fixed != null) {

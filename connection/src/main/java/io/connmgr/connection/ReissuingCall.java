@@ -92,8 +92,12 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     synchronized (this) {
       requested += numMessages;
       Attempt a = current;
-      if (a != null) {
-        a.call.request(numMessages);
+      if (a != null && a.live()) {
+        try {
+          a.call.request(numMessages);
+        } catch (IllegalStateException e) {
+          a.rethrowUnlessFailed(e);
+        }
       }
     }
   }
@@ -103,7 +107,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     synchronized (this) {
       cancelled = true;
       Attempt a = current;
-      if (a != null) {
+      if (a != null && a.live()) {
         a.call.cancel(message, cause);
       }
     }
@@ -114,8 +118,12 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     synchronized (this) {
       halfClosed = true;
       Attempt a = current;
-      if (a != null) {
-        a.call.halfClose();
+      if (a != null && a.live()) {
+        try {
+          a.call.halfClose();
+        } catch (IllegalStateException e) {
+          a.rethrowUnlessFailed(e);
+        }
       }
     }
   }
@@ -127,8 +135,12 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         keep(message);
       }
       Attempt a = current;
-      if (a != null) {
-        a.call.sendMessage(message);
+      if (a != null && a.live()) {
+        try {
+          a.call.sendMessage(message);
+        } catch (IllegalStateException e) {
+          a.rethrowUnlessFailed(e);
+        }
       }
     }
   }
@@ -138,7 +150,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     synchronized (this) {
       compression = enabled;
       Attempt a = current;
-      if (a != null) {
+      if (a != null && a.live()) {
         a.call.setMessageCompression(enabled);
       }
     }
@@ -212,11 +224,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     h.put(CallTracker.SERVER_ID, s.header());
     current = a;
     a.call.start(a, h);
-    s.add(a);
-    Status refuse = s.refusal;
-    if (refuse != null) {
-      a.failFast(refuse); // removed or stopping as we registered: its onClose re-issues it
-    }
+    // replay before the attempt is tracked: once tracked, the control thread may cancel it at any moment
     if (compression != null) {
       a.call.setMessageCompression(compression);
     }
@@ -236,6 +244,12 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     }
     if (cancelled) {
       a.call.cancel("cancelled before the call was re-issued", null);
+      return true;
+    }
+    s.add(a);
+    Status refuse = s.refusal;
+    if (refuse != null) {
+      a.failFast(refuse); // removed or stopping as it was tracked: its onClose re-issues it
     }
     return true;
   }
@@ -313,6 +327,22 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
 
     Attempt(Server server) {
       this.server = server;
+    }
+
+    /** Not failed by connmgr: the application's operations still go to it. */
+    boolean live() {
+      return failure == null;
+    }
+
+    /**
+     * grpc-java's ClientCall is not thread-safe: after {@link #failFast} cancelled it from the control thread, an
+     * operation the application was making at that moment may throw "call was cancelled"; it is dropped (the attempt
+     * is ending, and what the application sent is replayed on the next one).
+     */
+    void rethrowUnlessFailed(IllegalStateException e) {
+      if (failure == null) {
+        throw e;
+      }
     }
 
     @Override

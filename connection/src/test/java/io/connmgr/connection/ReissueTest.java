@@ -204,6 +204,35 @@ class ReissueTest {
   }
 
   @Test
+  void anIdempotentCallOnAServerThatCrashesIsReissuedOnAnother() throws Exception {
+    server(1);
+    server(2);
+    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
+    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 300, 10_000);
+    long first = holder();
+    long other = first == 1 ? 2 : 1;
+
+    servers.get(first).kill(); // the connection drops; the session is still registered
+    assertThat(call.get(10, TimeUnit.SECONDS).getServerId()).isEqualTo(other);
+    assertThat(cm.stats().reissued()).isEqualTo(1);
+  }
+
+  @Test
+  void aNonIdempotentCallOnAServerThatCrashesFailsAtOnce() throws Exception {
+    server(1);
+    server(2);
+    ConnectionManager cm = manager(ReissuePolicy.DEFAULT);
+    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
+    long first = holder();
+    long other = first == 1 ? 2 : 1;
+
+    servers.get(first).kill();
+    assertThat(statusOf(call).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(servers.get(other).holdsStarted()).isZero();
+    assertThat(cm.stats().reissued()).isZero();
+  }
+
+  @Test
   void aCallThatWasSentAndIsNotIdempotentFailsFastNamingItsServer() throws Exception {
     server(1);
     server(2);
