@@ -6,6 +6,7 @@ module io.connmgr.connection {
   requires transitive io.connmgr.discovery;
   requires transitive io.grpc;
   requires io.grpc.internal;        // GrpcAttributes: the address group's attributes in a transport's attributes
+  requires io.grpc.util;            // round_robin (the session balancer wraps it), forwarding helper and subchannel
   requires io.grpc.netty;           // the default channel factory
   requires com.github.benmanes.caffeine;
   requires io.github.resilience4j.core;

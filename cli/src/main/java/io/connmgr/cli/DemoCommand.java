@@ -24,6 +24,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.StreamObserver;
 import java.io.PrintWriter;
+import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -35,7 +36,9 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -45,10 +48,12 @@ import picocli.CommandLine.Spec;
  * {@code connmgr demo}: the whole story in under a minute. Demo servers register sessions; a client on
  * {@link ConnectionManager} keeps calls flowing; one server is deregistered while calls to it are in flight and they
  * fail at once, beside the same call on a plain grpc-java channel that waits for its deadline; the server comes back
- * and the client restores by itself. Exit 0 only if every step behaved.
+ * and the client restores by itself. Then every server is restarted in turn, as a well-behaved server restarts, under
+ * steady traffic through connmgr's role channel (no call fails: what a leaving server had not answered is re-issued)
+ * and through a plain grpc-java {@code round_robin} channel. Exit 0 only if every step behaved.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = "Show fail-fast on deregistration and automatic restore, beside plain grpc-java. "
+    description = "Show fail-fast on deregistration, automatic restore and a rolling restart, beside plain grpc-java. "
         + "Runs on an embedded in-memory registry unless --etcd or --spawn-etcd is given.")
 final class DemoCommand implements Callable<Integer> {
 
@@ -79,7 +84,7 @@ final class DemoCommand implements Callable<Integer> {
 
   private PrintWriter out;
   private int step;
-  private static final int STEPS = 6;
+  private static final int STEPS = 7;
 
   @Override
   public Integer call() throws Exception {
@@ -145,7 +150,7 @@ final class DemoCommand implements Callable<Integer> {
           ms(System.nanoTime() - t0)));
       boolean allReady = waitFor(Duration.ofSeconds(15), () -> ready(cm) == serverCount);
       detail(String.format(Locale.ROOT, "all %d servers ready after %.1f ms", serverCount, ms(System.nanoTime() - t0)));
-      Traffic traffic = new Traffic(cm);
+      Traffic traffic = new Traffic("pick", () -> cm.pick(ROLE), 1, 200, 2);
       resources.add(traffic);
       traffic.start();
       waitFor(Duration.ofSeconds(5), () -> traffic.ok.get() > 20);
@@ -199,7 +204,7 @@ final class DemoCommand implements Callable<Integer> {
       registrations.set(1, again);
       boolean restored = waitFor(Duration.ofSeconds(15), () -> {
         try {
-          return echo(cm.channel(ROLE, victim.serverId())).getServerId() == victim.serverId();
+          return echo(cm.channel(ROLE, victim.serverId()), 2).getServerId() == victim.serverId();
         } catch (RuntimeException e) {
           return false;
         }
@@ -208,18 +213,59 @@ final class DemoCommand implements Callable<Integer> {
       detail(String.format(Locale.ROOT, "first successful call to %s-%d %.1f ms after it registered again", ROLE,
           victim.serverId(), restoreMs));
       table(cm, traffic);
+      long callsOk = traffic.ok.get();
+      long callsFailed = traffic.failed.get();
 
-      // 6. summary
+      // 6. rolling restart: the same Echo traffic through connmgr's role channel and a plain round_robin channel
+      progress("rolling restart of the " + serverCount + " servers under steady traffic (connmgr role channel beside "
+          + "plain grpc-java round_robin)");
+      List<InetSocketAddress> addresses = new ArrayList<>();
+      for (EchoServer s : servers) {
+        addresses.add(new InetSocketAddress(EchoServer.HOST, s.port())); // each restarts on its port: a fixed list
+      }
+      ManagedChannel roundRobin = StaticResolver.roundRobin("demo", addresses);
+      resources.add(roundRobin::shutdownNow);
+      Channel roleChannel = cm.roleChannel(ROLE);
+      Traffic viaConnmgr = new Traffic("role-channel", () -> roleChannel, 2, 200, 5);
+      Traffic viaGrpc = new Traffic("round-robin", () -> roundRobin, 2, 200, 5);
+      resources.add(viaConnmgr);
+      resources.add(viaGrpc);
+      long reissuedBefore = cm.stats().reissued();
+      viaConnmgr.start();
+      viaGrpc.start();
+      boolean rolled = waitFor(Duration.ofSeconds(10), () -> viaConnmgr.ok.get() > 20 && viaGrpc.ok.get() > 20);
+      long rollStart = System.nanoTime();
+      for (int i = 0; i < serverCount && rolled; i++) {
+        rolled = restart(registry, cm, i, servers, registrations, resources, viaConnmgr, viaGrpc);
+      }
+      double rollMs = ms(System.nanoTime() - rollStart);
+      viaConnmgr.close();
+      viaGrpc.close();
+      long reissued = cm.stats().reissued() - reissuedBefore;
+      boolean rollingOk = rolled && viaConnmgr.calls() > 0 && viaConnmgr.failed.get() == 0;
+      detail(String.format(Locale.ROOT, "%s %d servers one by one in %.1f s: Stopping, drain, deregister, stop, "
+          + "start on the same port, register, READY", rolled ? "restarted" : "FAILED to restart", serverCount,
+          rollMs / 1000));
+      detail(String.format(Locale.ROOT, "connmgr role channel:        %d calls, %d failed, %d re-issued%s",
+          viaConnmgr.calls(), viaConnmgr.failed.get(), reissued, viaConnmgr.firstFailure()));
+      detail(String.format(Locale.ROOT, "plain grpc-java round_robin: %d calls, %d failed%s", viaGrpc.calls(),
+          viaGrpc.failed.get(), viaGrpc.firstFailure()));
+      table(cm, traffic);
+
+      // 7. summary
       progress("summary");
-      boolean ok = allReady && failFastOk && baselineOk && trafficOk && restored;
+      boolean ok = allReady && failFastOk && baselineOk && trafficOk && restored && rollingOk;
       Table t = new Table("STEP", "RESULT", "");
       t.row("start-up", allReady ? "ok" : "FAILED", serverCount + " servers ready without blocking start()");
       t.row("fail-fast", failFastOk ? "ok" : "FAILED", String.format(Locale.ROOT, "%.1f ms (connmgr)", failFastMs));
       t.row("baseline", baselineOk ? "ok" : "FAILED", String.format(Locale.ROOT, "%.1f ms (plain grpc-java, %s)",
           baselineMs, b.status.getCode()));
-      t.row("traffic", trafficOk ? "ok" : "FAILED", traffic.ok.get() + " calls ok, " + traffic.failed.get()
+      t.row("traffic", trafficOk ? "ok" : "FAILED", callsOk + " calls ok, " + callsFailed
           + " failed (calls that were on the deregistered server)");
       t.row("restore", restored ? "ok" : "FAILED", String.format(Locale.ROOT, "%.1f ms", restoreMs));
+      t.row("rolling restart", rollingOk ? "ok" : "FAILED", String.format(Locale.ROOT,
+          "%d of %d calls failed (connmgr, %d re-issued), %d of %d (plain grpc-java round_robin)",
+          viaConnmgr.failed.get(), viaConnmgr.calls(), reissued, viaGrpc.failed.get(), viaGrpc.calls()));
       t.print(out);
       out.println(String.format(Locale.ROOT, "connmgr failed the calls %.0fx sooner than plain grpc-java; demo took "
           + "%.1f s", baselineMs / Math.max(failFastMs, 0.001), ms(System.nanoTime() - demoStart) / 1000));
@@ -231,8 +277,14 @@ final class DemoCommand implements Callable<Integer> {
         n.put("baselineMs", round(baselineMs));
         n.put("restoreMs", round(restoreMs));
         n.put("failFastStatus", failStatus);
-        n.put("callsOk", traffic.ok.get());
-        n.put("callsFailed", traffic.failed.get());
+        n.put("callsOk", callsOk);
+        n.put("callsFailed", callsFailed);
+        ObjectNode r = n.putObject("rollingRestart");
+        r.put("calls", viaConnmgr.calls());
+        r.put("failed", viaConnmgr.failed.get());
+        r.put("reissued", reissued);
+        r.put("baselineCalls", viaGrpc.calls());
+        r.put("baselineFailed", viaGrpc.failed.get());
         out.println(Json.MAPPER.writeValueAsString(n));
       }
       out.flush();
@@ -251,6 +303,35 @@ final class DemoCommand implements Callable<Integer> {
   private static Registration register(Registry registry, EchoServer s) throws Exception {
     return registry.register(Session.builder(ROLE, s.address()).serverId(s.serverId()).version("2.4.0").build(),
         Duration.ofSeconds(10), RegistrationListener.NONE).get(10, TimeUnit.SECONDS);
+  }
+
+  /**
+   * Restarts server {@code i} the way a well-behaved server does: Stopping (clients send it no new calls), up to 2 s
+   * for its calls in flight to drain, deregistration, a graceful stop, then a new server on the same port registers.
+   * Keeps {@code servers}, {@code registrations} and {@code resources} pointing at the new one. True once connmgr has
+   * it READY and {@code traffic} has had an answer from it; returns after {@code baseline} has had one too (or 5 s),
+   * so that the next server goes only once this one is back in both clients, as an operator would wait.
+   */
+  private static boolean restart(Registry registry, ConnectionManager cm, int i, List<EchoServer> servers,
+      List<Registration> registrations, List<AutoCloseable> resources, Traffic traffic, Traffic baseline)
+      throws Exception {
+    EchoServer old = servers.get(i);
+    long id = old.serverId();
+    registrations.get(i).markStopping().get(10, TimeUnit.SECONDS);
+    boolean stopping = waitFor(Duration.ofSeconds(5), () -> cm.serverState(ROLE, id) == ServerState.STOPPING);
+    waitFor(Duration.ofSeconds(2), () -> old.inFlightCalls() == 0);
+    registrations.get(i).closeAsync().get(10, TimeUnit.SECONDS);
+    old.stopGracefully();
+    EchoServer fresh = EchoServer.start(id, ROLE, old.port());
+    resources.set(resources.indexOf(old), fresh);
+    servers.set(i, fresh);
+    long served = traffic.served(id);
+    long servedBaseline = baseline.served(id);
+    registrations.set(i, register(registry, fresh));
+    boolean back = stopping && waitFor(Duration.ofSeconds(15), () -> cm.serverState(ROLE, id) == ServerState.READY)
+        && waitFor(Duration.ofSeconds(5), () -> traffic.served(id) > served);
+    waitFor(Duration.ofSeconds(5), () -> baseline.served(id) > servedBaseline); // its reconnect backoff: about 1 s
+    return back;
   }
 
   private static int ready(ConnectionManager cm) {
@@ -273,7 +354,7 @@ final class DemoCommand implements Callable<Integer> {
     Table t = new Table("      SERVER", "ADDRESS", "STATE", "CALLS OK");
     for (ServerClient c : cm.clients(ROLE)) {
       t.row("      " + ROLE + "-" + c.key().serverId(), c.key().address(), c.state().name(),
-          Long.toString(traffic.perServer.getOrDefault(c.key().serverId(), new AtomicLong()).get()));
+          Long.toString(traffic.served(c.key().serverId())));
     }
     t.print(out);
     out.flush();
@@ -285,7 +366,7 @@ final class DemoCommand implements Callable<Integer> {
       if (System.nanoTime() > deadline) {
         return false;
       }
-      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
+      LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(2));
     }
     return true;
   }
@@ -312,8 +393,8 @@ final class DemoCommand implements Callable<Integer> {
     return f;
   }
 
-  private static EchoResponse echo(Channel ch) {
-    return EchoServiceGrpc.newBlockingStub(ch).withDeadlineAfter(2, TimeUnit.SECONDS)
+  private static EchoResponse echo(Channel ch, int deadlineSeconds) {
+    return EchoServiceGrpc.newBlockingStub(ch).withDeadlineAfter(deadlineSeconds, TimeUnit.SECONDS)
         .echo(EchoRequest.newBuilder().setMessage("demo").build());
   }
 
@@ -325,40 +406,82 @@ final class DemoCommand implements Callable<Integer> {
     return Math.round(v * 100) / 100.0;
   }
 
-  /** Echo calls through {@code pick()} on a daemon thread, about 200 a second, counted per server. */
+  /**
+   * Echo calls on daemon threads, about {@code perSecond} in all, each on the channel {@code channel} gives at that
+   * moment (so a {@code pick()} that throws counts as a failed call), counted per server.
+   */
   private static final class Traffic implements AutoCloseable {
     final AtomicLong ok = new AtomicLong();
     final AtomicLong failed = new AtomicLong();
     final Map<Long, AtomicLong> perServer = new ConcurrentHashMap<>();
     private final AtomicBoolean running = new AtomicBoolean(true);
-    private final ConnectionManager cm;
-    private Thread thread;
+    private final String name;
+    private final Supplier<Channel> channel;
+    private final int threads;
+    private final long periodNanos;
+    private final int deadlineSeconds;
+    private final List<Thread> started = new ArrayList<>();
+    private volatile Status firstFailure;
 
-    Traffic(ConnectionManager cm) {
-      this.cm = cm;
+    Traffic(String name, Supplier<Channel> channel, int threads, int perSecond, int deadlineSeconds) {
+      this.name = name;
+      this.channel = channel;
+      this.threads = threads;
+      this.periodNanos = TimeUnit.SECONDS.toNanos(threads) / perSecond;
+      this.deadlineSeconds = deadlineSeconds;
     }
 
     void start() {
-      thread = new Thread(() -> {
-        while (running.get()) {
-          try {
-            EchoResponse r = echo(cm.pick(ROLE));
-            ok.incrementAndGet();
-            perServer.computeIfAbsent(r.getServerId(), k -> new AtomicLong()).incrementAndGet();
-          } catch (RuntimeException e) {
-            failed.incrementAndGet();
-          }
-          java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
-        }
-      }, "connmgr-demo-traffic");
-      thread.setDaemon(true);
-      thread.start();
+      for (int i = 0; i < threads; i++) {
+        Thread thread = new Thread(this::run, "connmgr-demo-traffic-" + name + "-" + i);
+        thread.setDaemon(true);
+        started.add(thread);
+        thread.start();
+      }
     }
 
+    private void run() {
+      while (running.get()) {
+        try {
+          EchoResponse r = echo(channel.get(), deadlineSeconds);
+          ok.incrementAndGet();
+          perServer.computeIfAbsent(r.getServerId(), k -> new AtomicLong()).incrementAndGet();
+        } catch (RuntimeException e) {
+          failed.incrementAndGet();
+          if (firstFailure == null) {
+            firstFailure = Status.fromThrowable(e);
+          }
+        }
+        LockSupport.parkNanos(periodNanos);
+      }
+    }
+
+    long calls() {
+      return ok.get() + failed.get();
+    }
+
+    long served(long serverId) {
+      AtomicLong n = perServer.get(serverId);
+      return n == null ? 0 : n.get();
+    }
+
+    /** {@code ""}, or {@code " (first: CODE: description)"}. */
+    String firstFailure() {
+      Status s = firstFailure;
+      return s == null ? "" : " (first: " + s.getCode() + ": " + s.getDescription() + ")";
+    }
+
+    /** Stops sending and waits for the calls in flight to end. Idempotent. */
     @Override
-    public void close() throws InterruptedException {
+    public void close() {
       running.set(false);
-      thread.join(5000);
+      try {
+        for (Thread t : started) {
+          t.join(TimeUnit.SECONDS.toMillis(deadlineSeconds + 5L));
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
     }
   }
 }

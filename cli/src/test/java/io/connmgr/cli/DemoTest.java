@@ -21,7 +21,7 @@ class DemoTest {
     int code = Main.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
     String[] lines = out.toString().strip().split("\n");
     assertThat(code).as("exit code; output:%n%s%n%s", out, err).isZero();
-    assertThat(out.toString()).contains("[1/6]", "[6/6] summary", "deregistered");
+    assertThat(out.toString()).contains("[1/7]", "[7/7] summary", "deregistered");
     return new ObjectMapper().readTree(lines[lines.length - 1]);
   }
 
@@ -31,6 +31,14 @@ class DemoTest {
     assertThat(r.get("baselineMs").asDouble()).isGreaterThanOrEqualTo(2900); // the plain call waits its deadline
     assertThat(r.get("restoreMs").asDouble()).isPositive();
     assertThat(r.get("failFastStatus").asText()).startsWith("UNAVAILABLE: querynode-2 (").endsWith(") deregistered");
+    JsonNode roll = r.get("rollingRestart");
+    assertThat(roll.get("calls").asLong()).isPositive();
+    assertThat(roll.get("failed").asLong()).isZero(); // connmgr re-issued what the leaving servers had not answered
+    assertThat(roll.get("reissued").isIntegralNumber()).isTrue();
+    // the plain round_robin channel ran beside it; whether it lost calls depends on timing, so only its presence
+    assertThat(roll.get("baselineCalls").asLong()).isPositive();
+    assertThat(roll.get("baselineFailed").isIntegralNumber()).isTrue();
+    assertThat(roll.get("baselineFailed").asLong()).isBetween(0L, roll.get("baselineCalls").asLong());
   }
 
   @Test

@@ -345,11 +345,6 @@ public final class ConnectionManager implements AutoCloseable {
     }
 
     @Override
-    public Channel failing(Status status) {
-      return FailingCall.channel(status, "connmgr", callbacks);
-    }
-
-    @Override
     public Executor callbacks() {
       return callbacks;
     }

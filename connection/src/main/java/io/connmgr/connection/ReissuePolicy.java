@@ -41,6 +41,9 @@ import java.util.Set;
 public record ReissuePolicy(int maxAttempts, double budgetRatio, int budgetPerSecond, int maxReplayMessages,
     Set<String> idempotentMethods) {
 
+  /** The most attempts a policy may allow. */
+  public static final int MAX_ATTEMPTS = 10;
+
   /** The defaults described above. */
   public static final ReissuePolicy DEFAULT = new ReissuePolicy(3, 0.2, 10, 32, Set.of());
 
@@ -53,8 +56,9 @@ public record ReissuePolicy(int maxAttempts, double budgetRatio, int budgetPerSe
    * @throws IllegalArgumentException naming the field
    */
   public ReissuePolicy {
-    if (maxAttempts < 1 || maxAttempts > 10) {
-      throw new IllegalArgumentException("reissue.maxAttempts: must be in [1, 10], was " + maxAttempts);
+    if (maxAttempts < 1 || maxAttempts > MAX_ATTEMPTS) {
+      throw new IllegalArgumentException("reissue.maxAttempts: must be in [1, " + MAX_ATTEMPTS + "], was "
+          + maxAttempts);
     }
     if (!(budgetRatio >= 0 && budgetRatio <= 10)) {
       throw new IllegalArgumentException("reissue.budgetRatio: must be in [0, 10], was " + budgetRatio);

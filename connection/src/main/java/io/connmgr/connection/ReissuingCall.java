@@ -9,15 +9,18 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
 import java.util.ArrayList;
+import java.util.Arrays;
 
 /**
- * A call of a {@link RoleChannel}: started on one server of the role, and started again on another (an
- * <em>attempt</em> each) when its attempt ends before anything of the response reached the application and the
- * {@link ReissuePolicy} allows it: the server was removed or refused the call (connmgr failed the attempt), or the
- * attempt ended {@code UNAVAILABLE} or with a {@code CANCELLED} the application did not ask for. A method that is not
- * idempotent is re-issued only if the attempt never reached the server: a stream tracer tells whether its headers were
- * written, and grpc-java's transparent retry of a refused stream (REFUSED_STREAM, a GOAWAY that did not cover it)
- * clears that again. The first response header or message commits the call to its server.
+ * A call that is started on one server of a role and started again on another (an <em>attempt</em> each) when its
+ * attempt ends before anything of the response reached the application and the {@link ReissuePolicy} allows it: the
+ * server was removed or refused the call (connmgr failed the attempt), or the attempt ended {@code UNAVAILABLE} or with
+ * a {@code CANCELLED} the application did not ask for. A method that is not idempotent is re-issued only if the attempt
+ * never reached the server: a stream tracer tells whether its headers were written, and grpc-java's transparent retry
+ * of a refused stream (REFUSED_STREAM, a GOAWAY that did not cover it) clears that again. The first response header or
+ * message commits the call to its server. Where the attempts go is the {@link Route}'s business: a
+ * {@link RoleChannel} picks the server itself; a {@code session:///} channel lets its balancer pick, never one the
+ * call tried already.
  *
  * <p>Each attempt carries the application's metadata (a copy for the second and later ones) with the {@code ServerID}
  * of its server, the same request messages (kept by reference, released on commit), the same call options and so the
@@ -26,15 +29,59 @@ import java.util.ArrayList;
  * <p><b>Threading.</b> As any {@link ClientCall}: the application's methods are called one at a time. They and the
  * switch to a new attempt are serialised by this call's own lock, which is also held while an operation is handed to
  * the attempt's grpc-java call (so that a message sent during a switch is neither lost nor reordered); no callback of
- * the application ever runs under it. Attempts are failed by the manager's control thread ({@link #failFast}); the
- * decision to re-issue runs in the attempt's {@code onClose}, on the call's executor; nothing blocks.
+ * the application ever runs under it. Attempts are failed by the control thread or the resolver ({@link
+ * Attempt#failFast}, lock-free); the decision to re-issue runs in the attempt's {@code onClose}, on the call's
+ * executor; nothing blocks.
  */
 final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
 
-  private final RoleChannel channel;
-  private final MethodDescriptor<Q, R> method;
+  /**
+   * Marks a status that says no server can take the call (none left, or only servers it tried): such an end is never
+   * re-issued, and after a re-issue the call ends with the status that caused it instead.
+   */
+  static final Throwable NO_SERVER = new Throwable("no server can take the call", null, false, false) {
+    private static final long serialVersionUID = 1L;
+  };
+
+  /** Where the attempts of a call go. */
+  interface Route {
+    ReissuePolicy policy();
+
+    RetryBudget budget();
+
+    /**
+     * The grpc-java call of the next attempt {@code a} of {@code call} (the call's tried servers are to be avoided),
+     * its {@code ServerID} put in {@code h} when the server is known now; {@code null} if no server can take it.
+     */
+    <Q, R> ClientCall<Q, R> newCall(ReissuingCall<Q, R> call, ReissuingCall<Q, R>.Attempt a, CallOptions options,
+        Metadata h);
+
+    /** The attempt started and got what the application sent so far: track it on its server, if known now. */
+    void track(ReissuingCall<?, ?>.Attempt a);
+
+    /** A call that fails at once: no server can take it ({@code refused}: the status of one that refused it). */
+    <Q, R> ClientCall<Q, R> noServer(MethodDescriptor<Q, R> method, CallOptions options, Status refused);
+
+    /**
+     * A call moved from {@code from} to {@code to} because of {@code cause} (either is {@code null} when not known:
+     * a stream that never landed, or a balancer that has not picked yet).
+     */
+    void reissued(CallTracker from, CallTracker to, MethodDescriptor<?, ?> method, Status cause);
+
+    /** A re-issue the budget refused. */
+    void budgetExhausted(CallTracker from, MethodDescriptor<?, ?> method);
+  }
+
+  /** Whether {@code policy} lets a call of {@code method} that reached its server be sent again. */
+  static boolean idempotent(ReissuePolicy policy, MethodDescriptor<?, ?> method) {
+    return method.isIdempotent() || method.isSafe() || (!policy.idempotentMethods().isEmpty()
+        && policy.idempotentMethods().contains(method.getFullMethodName()));
+  }
+
+  private final Route route;
+  final MethodDescriptor<Q, R> method;
   private final CallOptions options;
-  private final boolean idempotent;
+  final boolean idempotent;
 
   // guarded by this
   private Listener<R> listener;
@@ -47,45 +94,40 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
   private boolean cancelled;
   private int requested;
   private Boolean compression;
-  private Server firstServer;
-  private Server[] tried;
   private int attempts;
+  /** The status that caused the last re-issue: the call ends with it if the next attempt finds no server. */
+  private Status cause;
 
+  /** The servers tried (a balancer's picker reads them on any thread): the first, then the others copy-on-write. */
+  private volatile CallTracker firstTried;
+  private volatile CallTracker[] moreTried;
   private volatile Attempt current;
   private volatile boolean committed;
 
-  ReissuingCall(RoleChannel channel, MethodDescriptor<Q, R> method, CallOptions options, boolean idempotent) {
-    this.channel = channel;
+  ReissuingCall(Route route, MethodDescriptor<Q, R> method, CallOptions options) {
+    this.route = route;
     this.method = method;
     this.options = options;
-    this.idempotent = idempotent;
+    this.idempotent = idempotent(route.policy(), method);
   }
 
   @Override
   public void start(Listener<R> responseListener, Metadata requestHeaders) {
-    Status refused = null;
     synchronized (this) {
       if (listener != null) {
         throw new IllegalStateException("already started");
       }
       listener = responseListener;
       headers = requestHeaders;
-      Server s = channel.pick();
-      firstServer = s;
-      attempts = s == null ? 0 : 1;
-      while (s != null) {
-        if (launch(s, requestHeaders)) {
-          return;
-        }
-        refused = s.refusal; // it refused the call as it was picked: never sent, so try another at once
-        s = next();
+      if (launch(requestHeaders)) {
+        return;
       }
     }
     // no server can take it: fail at once (on the call's executor, never inside start)
-    ClientCall<Q, R> none = refused != null ? FailingCall.of(refused, options, channel.host.callbacks())
-        : channel.noServer(method, options);
-    none.start(responseListener, requestHeaders);
+    route.noServer(method, options, cause).start(responseListener, requestHeaders);
   }
+
+  // ------------------------------------------------------------------ the application's operations
 
   @Override
   public void request(int numMessages) {
@@ -171,7 +213,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
   private void keep(Q message) {
     if (sentCount == 0) {
       first = message;
-    } else if (sentCount < channel.policy.maxReplayMessages()) {
+    } else if (sentCount < route.policy().maxReplayMessages()) {
       if (more == null) {
         more = new ArrayList<>(4);
       }
@@ -184,73 +226,97 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     sentCount++;
   }
 
-  /** The next server not tried yet, counted as an attempt; {@code null} if none or the attempts are spent. */
-  private Server next() {
-    if (attempts >= channel.policy.maxAttempts()) {
-      return null;
-    }
-    if (tried == null) {
-      tried = new Server[channel.policy.maxAttempts()];
-      tried[0] = firstServer;
-    }
-    Server s = channel.pickOther(tried, attempts);
-    if (s != null) {
-      tried[attempts++] = s;
-    }
-    return s;
+  // ------------------------------------------------------------------ for routes
+
+  /** Whether another server may be tried: the attempts are not spent. */
+  boolean canTryMore() {
+    return attempts < route.policy().maxAttempts();
   }
 
-  private Metadata copyOfHeaders() {
-    Metadata h = new Metadata();
-    h.merge(headers);
-    return h;
+  /** Counts {@code server} as tried by this call; it is never tried again. */
+  void tried(CallTracker server) {
+    if (firstTried == null) {
+      firstTried = server; // the usual case, one server: no array
+      return;
+    }
+    if (hasTried(server)) {
+      return;
+    }
+    CallTracker[] t = moreTried;
+    if (t == null) {
+      t = new CallTracker[] {server};
+    } else {
+      t = Arrays.copyOf(t, t.length + 1);
+      t[t.length - 1] = server;
+    }
+    moreTried = t;
   }
+
+  /** Whether any server was tried yet. */
+  boolean triedAny() {
+    return firstTried != null;
+  }
+
+  /** Whether {@code server} was tried by this call; any thread. */
+  boolean hasTried(CallTracker server) {
+    if (firstTried == server) {
+      return true;
+    }
+    CallTracker[] t = moreTried;
+    if (t != null) {
+      for (CallTracker c : t) {
+        if (c == server) {
+          return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** Records the refusal of a server the route skipped (for the status of a call no server takes). */
+  void refusedBy(Status refusal) {
+    cause = refusal;
+  }
+
+  // ------------------------------------------------------------------ attempts
 
   /**
-   * Starts an attempt on {@code s} and replays what the application did so far; false (nothing started) if the server
-   * refuses calls or its channel cannot be opened.
+   * Starts the next attempt and replays what the application did so far; false (nothing started) if the route has no
+   * server for it.
    */
-  private boolean launch(Server s, Metadata h) {
-    if (s.refusal != null) {
+  private boolean launch(Metadata h) {
+    attempts++;
+    Attempt a = new Attempt();
+    ClientCall<Q, R> c = route.newCall(this, a, options, h);
+    if (c == null) {
       return false;
     }
-    Attempt a = new Attempt(s);
-    try {
-      a.call = s.channel().newCall(method, idempotent ? options : options.withStreamTracerFactory(a.new Probe()));
-    } catch (RuntimeException e) {
-      return false;
-    }
-    h.discardAll(CallTracker.SERVER_ID);
-    h.put(CallTracker.SERVER_ID, s.header());
+    a.call = c;
     current = a;
-    a.call.start(a, h);
-    // replay before the attempt is tracked: once tracked, the control thread may cancel it at any moment
+    c.start(a, h);
+    // replay before the attempt is tracked: once tracked, another thread may cancel it at any moment
     if (compression != null) {
-      a.call.setMessageCompression(compression);
+      c.setMessageCompression(compression);
     }
     if (requested > 0) {
-      a.call.request(requested);
+      c.request(requested);
     }
     if (sentCount > 0) {
-      a.call.sendMessage(first);
+      c.sendMessage(first);
       if (more != null) {
         for (Q m : more) {
-          a.call.sendMessage(m);
+          c.sendMessage(m);
         }
       }
     }
     if (halfClosed) {
-      a.call.halfClose();
+      c.halfClose();
     }
     if (cancelled) {
-      a.call.cancel("cancelled before the call was re-issued", null);
+      c.cancel("cancelled before the call was re-issued", null);
       return true;
     }
-    s.add(a);
-    Status refuse = s.refusal;
-    if (refuse != null) {
-      a.failFast(refuse); // removed or stopping as it was tracked: its onClose re-issues it
-    }
+    route.track(a);
     return true;
   }
 
@@ -273,6 +339,10 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       if (!committed && !cancelled && reissue(a, status)) {
         return;
       }
+      if (status.getCause() == NO_SERVER && cause != null) {
+        status = cause; // re-issued, then no other server: end with what made us re-issue
+        trailers = new Metadata();
+      }
       l = listener;
       first = null;
       more = null;
@@ -283,50 +353,46 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
   /** Starts another attempt if {@code a}'s end allows it; false if the call must close with its status. */
   private boolean reissue(Attempt a, Status status) {
     Status.Code code = status.getCode();
-    if (code != Status.Code.UNAVAILABLE && code != Status.Code.CANCELLED) {
+    if (code != Status.Code.UNAVAILABLE && code != Status.Code.CANCELLED || status.getCause() == NO_SERVER) {
       return false;
     }
     if (!idempotent && a.sent) {
       return false; // the server may have processed it
     }
-    if (overflow || attempts >= channel.policy.maxAttempts()) {
+    if (overflow || !canTryMore()) {
       return false;
     }
     Deadline deadline = options.getDeadline();
     if (deadline != null && deadline.isExpired()) {
       return false;
     }
-    boolean budgeted = false;
-    for (Server s = next(); s != null; s = next()) {
-      if (s.refusal != null) {
-        continue;
-      }
-      if (!budgeted) {
-        if (!channel.budget.tryWithdraw()) {
-          channel.host.budgetExhausted(channel.role, a.server.key, method);
-          return false;
-        }
-        budgeted = true;
-      }
-      if (launch(s, copyOfHeaders())) {
-        channel.host.reissued(a.server.key, s.key, method, status);
-        return true;
-      }
+    if (!route.budget().tryWithdraw()) {
+      route.budgetExhausted(a.tracker, method);
+      return false;
+    }
+    cause = status;
+    Metadata h = new Metadata();
+    h.merge(headers);
+    if (launch(h)) {
+      route.reissued(a.tracker, current.tracker, method, status);
+      return true;
     }
     return false;
   }
 
   /** One attempt: the grpc-java call on one server, its listener, and its entry in that server's call tracker. */
   final class Attempt extends ClientCall.Listener<R> implements CallTracker.Tracked {
-    final Server server;
     ClientCall<Q, R> call;
+    /** The server the attempt is on, once known (when picked, or when its stream lands). */
+    volatile CallTracker tracker;
     private volatile Status failure;
     /** The attempt's headers were written to the server and no transparent retry followed (non-idempotent only). */
     volatile boolean sent;
     private boolean ended;
 
-    Attempt(Server server) {
-      this.server = server;
+    /** The call this is an attempt of. */
+    ReissuingCall<Q, R> owner() {
+      return ReissuingCall.this;
     }
 
     /** Not failed by connmgr: the application's operations still go to it. */
@@ -335,13 +401,36 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     }
 
     /**
-     * grpc-java's ClientCall is not thread-safe: after {@link #failFast} cancelled it from the control thread, an
+     * grpc-java's ClientCall is not thread-safe: after {@link #failFast} cancelled it from another thread, an
      * operation the application was making at that moment may throw "call was cancelled"; it is dropped (the attempt
      * is ending, and what the application sent is replayed on the next one).
      */
     void rethrowUnlessFailed(IllegalStateException e) {
       if (failure == null) {
         throw e;
+      }
+    }
+
+    /**
+     * The attempt's stream now runs on {@code server}'s transport: it is tracked there (and no longer where it was).
+     * Called inside grpc-java's stream creation, so it never cancels: a stream that lands on a server already removed
+     * fails with that server's transport, unprocessed, and is re-issued.
+     */
+    void land(CallTracker server) {
+      CallTracker previous = tracker;
+      if (previous == server) {
+        return;
+      }
+      tracker = server;
+      tried(server);
+      if (previous != null) {
+        previous.remove(this);
+      }
+      server.add(this);
+      synchronized (this) {
+        if (ended) {
+          server.remove(this); // closed meanwhile: its onClose may have missed the new tracker
+        }
       }
     }
 
@@ -383,7 +472,10 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       synchronized (this) {
         ended = true;
       }
-      server.remove(this);
+      CallTracker t = tracker;
+      if (t != null) {
+        t.remove(this);
+      }
       Status f = failure;
       if (f != null) {
         closed(this, f, new Metadata());
@@ -392,21 +484,48 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       }
     }
 
-    /** Watches the attempt's streams: whether its headers reached the server. */
-    final class Probe extends ClientStreamTracer.Factory {
-      private final ClientStreamTracer tracer = new ClientStreamTracer() {
-        @Override
-        public void outboundHeaders() {
-          sent = true;
-        }
-      };
+    /** A stream tracer factory that tells whether the attempt's headers reached a server. */
+    ClientStreamTracer.Factory sentProbe() {
+      return new Probe(null);
+    }
+
+    /**
+     * A stream tracer factory that also lands the attempt on the server its stream is created on (found by
+     * {@code serverOf} in the transport's attributes) and sends that server's {@code ServerID}.
+     */
+    ClientStreamTracer.Factory landingProbe(java.util.function.Function<Attributes, CallTracker> serverOf) {
+      return new Probe(serverOf);
+    }
+
+    /** Watches the attempt's streams. */
+    private final class Probe extends ClientStreamTracer.Factory {
+      private final java.util.function.Function<Attributes, CallTracker> serverOf;
+
+      Probe(java.util.function.Function<Attributes, CallTracker> serverOf) {
+        this.serverOf = serverOf;
+      }
 
       @Override
       public ClientStreamTracer newClientStreamTracer(ClientStreamTracer.StreamInfo info, Metadata h) {
         if (info.isTransparentRetry()) {
           sent = false; // grpc-java retries a stream the server refused or never saw: it was not processed
         }
-        return tracer;
+        return new ClientStreamTracer() {
+          @Override
+          public void streamCreated(Attributes transportAttrs, Metadata streamHeaders) {
+            CallTracker server = serverOf == null ? null : serverOf.apply(transportAttrs);
+            if (server != null) {
+              streamHeaders.discardAll(CallTracker.SERVER_ID);
+              streamHeaders.put(CallTracker.SERVER_ID, server.header());
+              land(server);
+            }
+          }
+
+          @Override
+          public void outboundHeaders() {
+            sent = true;
+          }
+        };
       }
     }
   }

@@ -121,16 +121,16 @@ final class RoleView {
   }
 
   /**
-   * Like {@link #pick}, but never one of {@code tried[0..n)}: the next READY server after the shared cursor that was
-   * not tried, else the next pickable one; {@code null} if every server that can take calls was tried. For re-issues
-   * (rare): a scan, no allocation.
+   * Like {@link #pick}, but never a server {@code call} tried: the next READY one after the shared cursor, else the
+   * next pickable one; {@code null} if every server that can take calls was tried. For re-issues (rare): a scan, no
+   * allocation.
    */
-  Server pickOther(Server[] tried, int n) {
-    Server s = scan(ready, tried, n);
-    return s != null ? s : scan(pickable, tried, n);
+  Server pickOther(ReissuingCall<?, ?> call) {
+    Server s = scan(ready, call);
+    return s != null ? s : scan(pickable, call);
   }
 
-  private Server scan(Server[] from, Server[] tried, int n) {
+  private Server scan(Server[] from, ReissuingCall<?, ?> call) {
     int len = from.length;
     if (len == 0) {
       return null;
@@ -142,20 +142,11 @@ final class RoleView {
     for (int k = 0; k < len; k++) {
       int i = start + k < len ? start + k : start + k - len;
       Server s = from[i];
-      if (!contains(tried, n, s)) {
+      if (!call.hasTried(s)) {
         next.setPlain(i + 1);
         return s;
       }
     }
     return null;
-  }
-
-  private static boolean contains(Server[] tried, int n, Server s) {
-    for (int i = 0; i < n; i++) {
-      if (tried[i] == s) {
-        return true;
-      }
-    }
-    return false;
   }
 }

@@ -6,6 +6,8 @@ import io.grpc.LoadBalancer;
 import io.grpc.LoadBalancerProvider;
 import io.grpc.LoadBalancerRegistry;
 import io.grpc.Status;
+import io.grpc.util.ForwardingLoadBalancerHelper;
+import io.grpc.util.ForwardingSubchannel;
 
 /**
  * round_robin for {@code session:///} channels, except that a resolution with no address (the role has no live
@@ -55,13 +57,14 @@ final class SessionBalancer extends LoadBalancer {
         fail(s);
         return s;
       }
-      delegate = rr.newLoadBalancer(helper);
+      delegate = rr.newLoadBalancer(new ExcludingHelper());
     }
     return delegate.acceptResolvedAddresses(addresses.toBuilder().setLoadBalancingPolicyConfig(null).build());
   }
 
   private void fail(Status status) {
-    PickResult result = PickResult.withError(status);
+    PickResult result = PickResult.withError(status.getCause() == null ? status.withCause(ReissuingCall.NO_SERVER)
+        : status);
     helper.updateBalancingState(ConnectivityState.TRANSIENT_FAILURE, new SubchannelPicker() {
       @Override
       public PickResult pickSubchannel(PickSubchannelArgs args) {
@@ -101,6 +104,81 @@ final class SessionBalancer extends LoadBalancer {
     if (delegate != null) {
       delegate.shutdown();
       delegate = null;
+    }
+  }
+
+  /**
+   * round_robin's helper: its subchannels carry the address slot they were created for, and its pickers skip the
+   * servers a re-issued call tried ({@link SessionNameResolverProvider#TRIED} in the call's options).
+   */
+  private final class ExcludingHelper extends ForwardingLoadBalancerHelper {
+    @Override
+    protected Helper delegate() {
+      return helper;
+    }
+
+    @Override
+    public Subchannel createSubchannel(CreateSubchannelArgs args) {
+      Subchannel sc = helper.createSubchannel(args);
+      SessionNameResolverProvider.AddressSlot slot = args.getAddresses().isEmpty() ? null
+          : args.getAddresses().get(0).getAttributes().get(SessionNameResolverProvider.SLOT);
+      return slot == null ? sc : new SlotSubchannel(sc, slot);
+    }
+
+    @Override
+    public void updateBalancingState(ConnectivityState state, SubchannelPicker picker) {
+      helper.updateBalancingState(state, new ExcludingPicker(picker));
+    }
+  }
+
+  /** A subchannel and the address slot it was created for (readable from a picker on any thread). */
+  private static final class SlotSubchannel extends ForwardingSubchannel {
+    private final Subchannel delegate;
+    final SessionNameResolverProvider.AddressSlot slot;
+
+    SlotSubchannel(Subchannel delegate, SessionNameResolverProvider.AddressSlot slot) {
+      this.delegate = delegate;
+      this.slot = slot;
+    }
+
+    @Override
+    protected Subchannel delegate() {
+      return delegate;
+    }
+  }
+
+  /** Picks again, a bounded number of times, while round_robin picks a server the call tried. */
+  private static final class ExcludingPicker extends SubchannelPicker {
+    private final SubchannelPicker delegate;
+
+    ExcludingPicker(SubchannelPicker delegate) {
+      this.delegate = delegate;
+    }
+
+    @Override
+    public PickResult pickSubchannel(PickSubchannelArgs args) {
+      PickResult r = delegate.pickSubchannel(args);
+      ReissuingCall<?, ?> call = args.getCallOptions().getOption(SessionNameResolverProvider.TRIED);
+      if (call == null || !tried(r, call)) {
+        return r;
+      }
+      for (int i = 0; i < 2 * ReissuePolicy.MAX_ATTEMPTS; i++) {
+        r = delegate.pickSubchannel(args);
+        if (!tried(r, call)) {
+          return r;
+        }
+      }
+      return PickResult.withError(Status.UNAVAILABLE.withDescription("every server the balancer can pick was tried")
+          .withCause(ReissuingCall.NO_SERVER));
+    }
+
+    private static boolean tried(PickResult r, ReissuingCall<?, ?> call) {
+      return r.getSubchannel() instanceof SlotSubchannel s && call.hasTried(s.slot.current);
+    }
+
+    @Override
+    public String toString() {
+      return "excluding(" + delegate + ")";
     }
   }
 

@@ -74,7 +74,10 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
   static final String POLICY = "connmgr_session_round_robin";
 
   /** The tracker slot of an address, in each {@link EquivalentAddressGroup}'s attributes. */
-  private static final Attributes.Key<AddressSlot> SLOT = Attributes.Key.create("connmgr.session.slot");
+  static final Attributes.Key<AddressSlot> SLOT = Attributes.Key.create("connmgr.session.slot");
+
+  /** On the calls of a re-issuing interceptor: the call, whose tried servers the balancer must not pick again. */
+  static final CallOptions.Key<ReissuingCall<?, ?>> TRIED = CallOptions.Key.create("connmgr.session.tried");
 
   private final Discovery fixed;
   private final Map<String, Shared> shared = new HashMap<>();
@@ -105,6 +108,24 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
   /** This provider's call-tracking interceptor (any provider's works: the calls are tracked per resolver). */
   public ClientInterceptor interceptor() {
     return interceptor;
+  }
+
+  /**
+   * An interceptor that does what {@link #failFast()} does and also re-issues calls as a
+   * {@link ConnectionManager#roleChannel role channel} does: a call whose server goes (deregistered, lease expired),
+   * or whose connection fails, before anything of the response reached the application is started again on another
+   * server of the role — any call the server never processed, and a call already sent when its method is idempotent
+   * or safe — as {@code policy} allows; the channel's balancer never picks a server the call tried. Use one
+   * interceptor per channel: its re-issue budget is the channel's.
+   *
+   * <pre>{@code ManagedChannelBuilder.forTarget("session:///querynode")
+   *     .intercept(SessionNameResolverProvider.reissuing(ReissuePolicy.DEFAULT)).usePlaintext().build();}</pre>
+   *
+   * With {@link ReissuePolicy#DISABLED} it is {@link #failFast()}.
+   */
+  public static ClientInterceptor reissuing(ReissuePolicy policy) {
+    Objects.requireNonNull(policy, "policy");
+    return policy.enabled() ? new SessionReissue(policy) : new Interceptor();
   }
 
   @Override
@@ -197,8 +218,15 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
    * One address of one resolver, stable while the address is published: grpc-java keeps the attributes a transport
    * was created with, so the slot names the server instance now at that address.
    */
-  private static final class AddressSlot {
+  static final class AddressSlot {
     volatile CallTracker current;
+  }
+
+  /** The server instance at the address a transport was created for, from its attributes; or {@code null}. */
+  static CallTracker serverOf(Attributes transportAttrs) {
+    Attributes eag = transportAttrs.get(GrpcAttributes.ATTR_CLIENT_EAG_ATTRS);
+    AddressSlot slot = eag == null ? null : eag.get(SLOT);
+    return slot == null ? null : slot.current;
   }
 
   /** Resolves one role; all state lives on the channel's synchronization context. */
@@ -381,9 +409,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
           return new ClientStreamTracer() {
             @Override
             public void streamCreated(Attributes transportAttrs, Metadata streamHeaders) {
-              Attributes eag = transportAttrs.get(GrpcAttributes.ATTR_CLIENT_EAG_ATTRS);
-              AddressSlot slot = eag == null ? null : eag.get(SLOT);
-              CallTracker t = slot == null ? null : slot.current;
+              CallTracker t = serverOf(transportAttrs);
               if (t != null) {
                 streamHeaders.discardAll(CallTracker.SERVER_ID);
                 streamHeaders.put(CallTracker.SERVER_ID, t.header());
