@@ -3,6 +3,7 @@ package io.connmgr.cli;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.connmgr.connection.ConnectionManager;
 import io.connmgr.connection.ConnectionOptions;
+import io.connmgr.connection.ReissuePolicy;
 import io.connmgr.connection.ServerClient;
 import io.connmgr.connection.ServerState;
 import io.connmgr.discovery.Discovery;
@@ -27,6 +28,7 @@ import java.io.PrintWriter;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -58,6 +60,9 @@ import picocli.CommandLine.Spec;
 final class DemoCommand implements Callable<Integer> {
 
   private static final String ROLE = "querynode";
+  /** How long a restarting server waits for its calls in flight before it deregisters. */
+  private static final Duration DRAIN = Duration.ofMillis(300);
+  private static final long SLOW_READ_MILLIS = 1_000;
 
   @Option(names = "--etcd", paramLabel = "URL", description = "use this etcd instead of the embedded registry")
   String etcdUrl;
@@ -143,7 +148,10 @@ final class DemoCommand implements Callable<Integer> {
       // 3. the client
       progress("starting the client (ConnectionManager) and sending traffic");
       long t0 = System.nanoTime();
-      ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(discovery).dependsOn(ROLE).build());
+      // the demo's Hold (a slow read here) is declared idempotent, as a read would be by its proto's idempotency_level
+      ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(discovery).dependsOn(ROLE)
+          .reissue(ReissuePolicy.DEFAULT.withIdempotentMethods(EchoServiceGrpc.getHoldMethod().getFullMethodName()))
+          .build());
       resources.add(cm);
       cm.start();
       detail(String.format(Locale.ROOT, "create() + start() returned in %.2f ms, before any connection",
@@ -228,28 +236,43 @@ final class DemoCommand implements Callable<Integer> {
       Channel roleChannel = cm.roleChannel(ROLE);
       Traffic viaConnmgr = new Traffic("role-channel", () -> roleChannel, 2, 200, 5);
       Traffic viaGrpc = new Traffic("round-robin", () -> roundRobin, 2, 200, 5);
-      resources.add(viaConnmgr);
-      resources.add(viaGrpc);
+      // and slow reads that outlast a server's drain: still in flight when it deregisters
+      Traffic slowConnmgr = new Traffic("role-channel-slow", () -> roleChannel, 2, 4, 5, DemoCommand::slowRead);
+      Traffic slowGrpc = new Traffic("round-robin-slow", () -> roundRobin, 2, 4, 5, DemoCommand::slowRead);
+      List<Traffic> all = List.of(viaConnmgr, viaGrpc, slowConnmgr, slowGrpc);
+      resources.addAll(all);
       long reissuedBefore = cm.stats().reissued();
-      viaConnmgr.start();
-      viaGrpc.start();
+      all.forEach(Traffic::start);
       boolean rolled = waitFor(Duration.ofSeconds(10), () -> viaConnmgr.ok.get() > 20 && viaGrpc.ok.get() > 20);
       long rollStart = System.nanoTime();
       for (int i = 0; i < serverCount && rolled; i++) {
-        rolled = restart(registry, cm, i, servers, registrations, resources, viaConnmgr, viaGrpc);
+        rolled = restart(registry, cm, i, servers, registrations, resources, viaConnmgr);
       }
       double rollMs = ms(System.nanoTime() - rollStart);
-      viaConnmgr.close();
-      viaGrpc.close();
+      // the traffic goes on until the plain channel is answered by every server again (its reconnect backoff)
+      long backStart = System.nanoTime();
+      Map<Long, Long> before = new HashMap<>();
+      servers.forEach(s -> before.put(s.serverId(), viaGrpc.served(s.serverId())));
+      boolean baselineBack = waitFor(Duration.ofSeconds(10),
+          () -> before.entrySet().stream().allMatch(e -> viaGrpc.served(e.getKey()) > e.getValue()));
+      double baselineBackMs = ms(System.nanoTime() - backStart);
+      all.forEach(Traffic::close);
       long reissued = cm.stats().reissued() - reissuedBefore;
-      boolean rollingOk = rolled && viaConnmgr.calls() > 0 && viaConnmgr.failed.get() == 0;
+      long cmCalls = viaConnmgr.calls() + slowConnmgr.calls();
+      long cmFailed = viaConnmgr.failed.get() + slowConnmgr.failed.get();
+      long grpcCalls = viaGrpc.calls() + slowGrpc.calls();
+      long grpcFailed = viaGrpc.failed.get() + slowGrpc.failed.get();
+      boolean rollingOk = rolled && cmCalls > 0 && cmFailed == 0;
       detail(String.format(Locale.ROOT, "%s %d servers one by one in %.1f s: Stopping, drain, deregister, stop, "
           + "start on the same port, register, READY", rolled ? "restarted" : "FAILED to restart", serverCount,
           rollMs / 1000));
-      detail(String.format(Locale.ROOT, "connmgr role channel:        %d calls, %d failed, %d re-issued%s",
-          viaConnmgr.calls(), viaConnmgr.failed.get(), reissued, viaConnmgr.firstFailure()));
-      detail(String.format(Locale.ROOT, "plain grpc-java round_robin: %d calls, %d failed%s", viaGrpc.calls(),
-          viaGrpc.failed.get(), viaGrpc.firstFailure()));
+      detail(String.format(Locale.ROOT, "connmgr role channel:        %d calls, %d failed, %d re-issued%s%s",
+          cmCalls, cmFailed, reissued, viaConnmgr.firstFailure(), slowConnmgr.firstFailure()));
+      detail(String.format(Locale.ROOT, "plain grpc-java round_robin: %d calls, %d failed%s%s", grpcCalls, grpcFailed,
+          viaGrpc.firstFailure(), slowGrpc.firstFailure()));
+      detail(baselineBack ? String.format(Locale.ROOT, "plain grpc-java answered by all %d servers again %.1f s after "
+          + "the last restart (its reconnect backoff)", serverCount, baselineBackMs / 1000)
+          : "plain grpc-java not answered by every server 10 s after the last restart");
       table(cm, traffic);
 
       // 7. summary
@@ -265,7 +288,7 @@ final class DemoCommand implements Callable<Integer> {
       t.row("restore", restored ? "ok" : "FAILED", String.format(Locale.ROOT, "%.1f ms", restoreMs));
       t.row("rolling restart", rollingOk ? "ok" : "FAILED", String.format(Locale.ROOT,
           "%d of %d calls failed (connmgr, %d re-issued), %d of %d (plain grpc-java round_robin)",
-          viaConnmgr.failed.get(), viaConnmgr.calls(), reissued, viaGrpc.failed.get(), viaGrpc.calls()));
+          cmFailed, cmCalls, reissued, grpcFailed, grpcCalls));
       t.print(out);
       out.println(String.format(Locale.ROOT, "connmgr failed the calls %.0fx sooner than plain grpc-java; demo took "
           + "%.1f s", baselineMs / Math.max(failFastMs, 0.001), ms(System.nanoTime() - demoStart) / 1000));
@@ -280,11 +303,11 @@ final class DemoCommand implements Callable<Integer> {
         n.put("callsOk", callsOk);
         n.put("callsFailed", callsFailed);
         ObjectNode r = n.putObject("rollingRestart");
-        r.put("calls", viaConnmgr.calls());
-        r.put("failed", viaConnmgr.failed.get());
+        r.put("calls", cmCalls);
+        r.put("failed", cmFailed);
         r.put("reissued", reissued);
-        r.put("baselineCalls", viaGrpc.calls());
-        r.put("baselineFailed", viaGrpc.failed.get());
+        r.put("baselineCalls", grpcCalls);
+        r.put("baselineFailed", grpcFailed);
         out.println(Json.MAPPER.writeValueAsString(n));
       }
       out.flush();
@@ -306,32 +329,28 @@ final class DemoCommand implements Callable<Integer> {
   }
 
   /**
-   * Restarts server {@code i} the way a well-behaved server does: Stopping (clients send it no new calls), up to 2 s
-   * for its calls in flight to drain, deregistration, a graceful stop, then a new server on the same port registers.
+   * Restarts server {@code i} the way a well-behaved server does: Stopping (clients send it no new calls), up to
+   * {@link #DRAIN} for its calls in flight to drain, deregistration, a graceful stop, then a new server on the same
+   * port registers.
    * Keeps {@code servers}, {@code registrations} and {@code resources} pointing at the new one. True once connmgr has
-   * it READY and {@code traffic} has had an answer from it; returns after {@code baseline} has had one too (or 5 s),
-   * so that the next server goes only once this one is back in both clients, as an operator would wait.
+   * it READY and {@code traffic} has had an answer from it.
    */
   private static boolean restart(Registry registry, ConnectionManager cm, int i, List<EchoServer> servers,
-      List<Registration> registrations, List<AutoCloseable> resources, Traffic traffic, Traffic baseline)
-      throws Exception {
+      List<Registration> registrations, List<AutoCloseable> resources, Traffic traffic) throws Exception {
     EchoServer old = servers.get(i);
     long id = old.serverId();
     registrations.get(i).markStopping().get(10, TimeUnit.SECONDS);
     boolean stopping = waitFor(Duration.ofSeconds(5), () -> cm.serverState(ROLE, id) == ServerState.STOPPING);
-    waitFor(Duration.ofSeconds(2), () -> old.inFlightCalls() == 0);
+    waitFor(DRAIN, () -> old.inFlightCalls() == 0);
     registrations.get(i).closeAsync().get(10, TimeUnit.SECONDS);
     old.stopGracefully();
     EchoServer fresh = EchoServer.start(id, ROLE, old.port());
     resources.set(resources.indexOf(old), fresh);
     servers.set(i, fresh);
     long served = traffic.served(id);
-    long servedBaseline = baseline.served(id);
     registrations.set(i, register(registry, fresh));
-    boolean back = stopping && waitFor(Duration.ofSeconds(15), () -> cm.serverState(ROLE, id) == ServerState.READY)
+    return stopping && waitFor(Duration.ofSeconds(15), () -> cm.serverState(ROLE, id) == ServerState.READY)
         && waitFor(Duration.ofSeconds(5), () -> traffic.served(id) > served);
-    waitFor(Duration.ofSeconds(5), () -> baseline.served(id) > servedBaseline); // its reconnect backoff: about 1 s
-    return back;
   }
 
   private static int ready(ConnectionManager cm) {
@@ -393,6 +412,12 @@ final class DemoCommand implements Callable<Integer> {
     return f;
   }
 
+  /** A slow read: a Hold the server answers after {@link #SLOW_READ_MILLIS}, longer than a server's drain. */
+  private static EchoResponse slowRead(Channel ch, int deadlineSeconds) {
+    return EchoServiceGrpc.newBlockingStub(ch).withDeadlineAfter(deadlineSeconds, TimeUnit.SECONDS)
+        .hold(HoldRequest.newBuilder().setHoldMillis(SLOW_READ_MILLIS).setMessage("demo").build());
+  }
+
   private static EchoResponse echo(Channel ch, int deadlineSeconds) {
     return EchoServiceGrpc.newBlockingStub(ch).withDeadlineAfter(deadlineSeconds, TimeUnit.SECONDS)
         .echo(EchoRequest.newBuilder().setMessage("demo").build());
@@ -422,8 +447,20 @@ final class DemoCommand implements Callable<Integer> {
     private final int deadlineSeconds;
     private final List<Thread> started = new ArrayList<>();
     private volatile Status firstFailure;
+    private final Call call;
+
+    /** One call of the traffic. */
+    interface Call {
+      EchoResponse make(Channel channel, int deadlineSeconds);
+    }
 
     Traffic(String name, Supplier<Channel> channel, int threads, int perSecond, int deadlineSeconds) {
+      this(name, channel, threads, perSecond, deadlineSeconds, DemoCommand::echo);
+    }
+
+    Traffic(String name, Supplier<Channel> channel, int threads, int perSecond, int deadlineSeconds,
+        Call call) {
+      this.call = call;
       this.name = name;
       this.channel = channel;
       this.threads = threads;
@@ -443,7 +480,7 @@ final class DemoCommand implements Callable<Integer> {
     private void run() {
       while (running.get()) {
         try {
-          EchoResponse r = echo(channel.get(), deadlineSeconds);
+          EchoResponse r = call.make(channel.get(), deadlineSeconds);
           ok.incrementAndGet();
           perServer.computeIfAbsent(r.getServerId(), k -> new AtomicLong()).incrementAndGet();
         } catch (RuntimeException e) {
