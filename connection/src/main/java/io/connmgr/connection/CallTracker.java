@@ -194,7 +194,8 @@ class CallTracker extends Channel {
             t.remove(TrackedCall.this);
           }
           Status f = failure;
-          if (f != null) {
+          if (f != null && !status.isOk()) {
+            // our cancel ended it: our status says why; a call that had completed before the cancel keeps its OK
             super.onClose(f, new Metadata());
           } else {
             super.onClose(status, trailers);

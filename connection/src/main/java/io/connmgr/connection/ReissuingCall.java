@@ -477,7 +477,8 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         t.remove(this);
       }
       Status f = failure;
-      if (f != null) {
+      if (f != null && !status.isOk()) {
+        // our cancel ended it: our status says why; an attempt that had completed before the cancel keeps its OK
         closed(this, f, new Metadata());
       } else {
         closed(this, status, trailers);

@@ -70,6 +70,21 @@ class CallTrackerTest {
   }
 
   @Test
+  void aCallThatCompletedBeforeTheCancelTookEffectKeepsItsOk() {
+    // the transport had the whole response when the server was removed; its callbacks were still queued
+    CallTracker tracker = new CallTracker(new ServerKey("querynode", 7, "10.0.0.7:1"));
+    RecordingCall raw = new RecordingCall();
+    ClientCall<String, String> call = tracker.track(raw);
+    Closes closes = new Closes();
+    call.start(closes, new Metadata());
+    assertThat(tracker.failAll(Status.UNAVAILABLE.withDescription("querynode-7 deregistered"))).isEqualTo(1);
+    call.sendMessage("late"); // the application's next step after the cancel: dropped, not thrown
+
+    raw.listener.onClose(Status.OK, new Metadata());
+    assertThat(closes.statuses).containsExactly(Status.OK);
+  }
+
+  @Test
   void failAllCancelsAndReplacesTheStatusOnce() {
     CallTracker tracker = new CallTracker(new ServerKey("querynode", 7, "10.0.0.7:1"));
     RecordingCall raw = new RecordingCall();
