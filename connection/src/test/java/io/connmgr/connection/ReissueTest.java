@@ -111,7 +111,7 @@ class ReissueTest {
   }
 
   /** A Hold call; the future completes with the response or fails with the call's status. */
-  private static CompletableFuture<EchoResponse> hold(Channel ch, long holdMillis, long deadlineMillis) {
+  static CompletableFuture<EchoResponse> hold(Channel ch, long holdMillis, long deadlineMillis) {
     CompletableFuture<EchoResponse> done = new CompletableFuture<>();
     EchoServiceGrpc.newStub(ch).withDeadlineAfter(deadlineMillis, TimeUnit.MILLISECONDS)
         .hold(HoldRequest.newBuilder().setHoldMillis(holdMillis).build(), new StreamObserver<>() {
@@ -135,7 +135,7 @@ class ReissueTest {
     return done;
   }
 
-  private static Status statusOf(CompletableFuture<?> call) throws Exception {
+  static Status statusOf(CompletableFuture<?> call) throws Exception {
     try {
       call.get(10, TimeUnit.SECONDS);
       return Status.OK;

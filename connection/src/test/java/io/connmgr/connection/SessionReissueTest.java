@@ -25,7 +25,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
@@ -76,36 +75,11 @@ class SessionReissueTest {
   }
 
   private static CompletableFuture<EchoResponse> hold(ManagedChannel ch, long holdMillis) {
-    CompletableFuture<EchoResponse> done = new CompletableFuture<>();
-    EchoServiceGrpc.newStub(ch).withDeadlineAfter(20, TimeUnit.SECONDS)
-        .hold(HoldRequest.newBuilder().setHoldMillis(holdMillis).build(), new StreamObserver<>() {
-          private EchoResponse last;
-
-          @Override
-          public void onNext(EchoResponse value) {
-            last = value;
-          }
-
-          @Override
-          public void onError(Throwable t) {
-            done.completeExceptionally(t);
-          }
-
-          @Override
-          public void onCompleted() {
-            done.complete(last);
-          }
-        });
-    return done;
+    return ReissueTest.hold(ch, holdMillis, 20_000);
   }
 
   private static Status statusOf(CompletableFuture<?> call) throws Exception {
-    try {
-      call.get(10, TimeUnit.SECONDS);
-      return Status.OK;
-    } catch (ExecutionException e) {
-      return Status.fromThrowable(e.getCause());
-    }
+    return ReissueTest.statusOf(call);
   }
 
   private static void warm(ManagedChannel ch, int servers) {
