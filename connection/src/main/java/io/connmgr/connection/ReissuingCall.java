@@ -390,11 +390,6 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     volatile boolean sent;
     private boolean ended;
 
-    /** The call this is an attempt of. */
-    ReissuingCall<Q, R> owner() {
-      return ReissuingCall.this;
-    }
-
     /** Not failed by connmgr: the application's operations still go to it. */
     boolean live() {
       return failure == null;

@@ -34,6 +34,8 @@ class ConnectionMetricsTest {
         assertThat(meters.get("connmgr.connect.attempts").functionCounter().count()).isEqualTo(1.0);
         assertThat(meters.get("connmgr.channels.open").gauge().value()).isEqualTo(1.0);
         assertThat(meters.get("connmgr.calls.failed.fast").functionCounter().count()).isZero();
+        assertThat(meters.get("connmgr.calls.reissued").functionCounter().count()).isZero();
+        assertThat(meters.get("connmgr.calls.reissue.budget.exhausted").functionCounter().count()).isZero();
       } finally {
         cm.close();
       }
