@@ -38,11 +38,14 @@ class FailingCallTest {
         Executor recording = r -> new Thread(r, "call-executor").start();
         ClientCall<EchoRequest, EchoResponse> call = cm.channel("querynode", 7).newCall(METHOD,
             CallOptions.DEFAULT.withExecutor(recording));
+        Thread starter = Thread.currentThread();
         insideStart.set(true);
         call.start(new ClientCall.Listener<>() {
           @Override
           public void onClose(Status s, Metadata trailers) {
-            closedOn.complete(insideStart.get() ? "inside start" : Thread.currentThread().getName());
+            // inside start() means on the starting thread before start() returned (another thread may run first)
+            boolean inline = Thread.currentThread() == starter && insideStart.get();
+            closedOn.complete(inline ? "inside start" : Thread.currentThread().getName());
             status.complete(s);
           }
         }, new Metadata());
