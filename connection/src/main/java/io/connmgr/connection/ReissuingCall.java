@@ -4,6 +4,7 @@ import io.grpc.Attributes;
 import io.grpc.CallOptions;
 import io.grpc.ClientCall;
 import io.grpc.ClientStreamTracer;
+import io.grpc.Context;
 import io.grpc.Deadline;
 import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
@@ -101,14 +102,25 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
   /** The servers tried (a balancer's picker reads them on any thread): the first, then the others copy-on-write. */
   private volatile CallTracker firstTried;
   private volatile CallTracker[] moreTried;
+  /** The attempt the application's operations go to (set as an attempt is launched). */
   private volatile Attempt current;
+  /** The last attempt whose grpc-java call was started: the one {@link #isReady()} may ask. */
+  private volatile Attempt started;
   private volatile boolean committed;
+  /**
+   * The application's {@code onClose}, when the attempt's close came inline (a direct executor) while this thread held
+   * the call's lock: run as soon as the lock is released, never under it.
+   */
+  private volatile Runnable deferred;
+  /** The caller's context: a call whose context is cancelled is never re-issued. */
+  private final Context context;
 
   ReissuingCall(Route route, MethodDescriptor<Q, R> method, CallOptions options) {
     this.route = route;
     this.method = method;
     this.options = options;
     this.idempotent = idempotent(route.policy(), method);
+    this.context = Context.current();
   }
 
   @Override
@@ -120,6 +132,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       listener = responseListener;
       headers = requestHeaders;
       if (launch(requestHeaders)) {
+        deliverDeferred();
         return;
       }
     }
@@ -129,19 +142,21 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
 
   // ------------------------------------------------------------------ the application's operations
 
+  // Each operation goes, under the call's lock, to the current attempt unless connmgr failed it (Attempt.failFast
+  // takes the same lock, so grpc-java's ClientCall never sees a cancel and an operation at once); what the attempt
+  // missed is replayed on the next one.
+
   @Override
   public void request(int numMessages) {
     synchronized (this) {
-      requested += numMessages;
+      int r = requested + numMessages;
+      requested = r < 0 ? Integer.MAX_VALUE : r; // request(Integer.MAX_VALUE) is common: saturate
       Attempt a = current;
       if (a != null && a.live()) {
-        try {
-          a.call.request(numMessages);
-        } catch (IllegalStateException e) {
-          a.rethrowUnlessFailed(e);
-        }
+        a.call.request(numMessages);
       }
     }
+    deliverDeferred();
   }
 
   @Override
@@ -153,6 +168,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         a.call.cancel(message, cause);
       }
     }
+    deliverDeferred();
   }
 
   @Override
@@ -161,13 +177,10 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       halfClosed = true;
       Attempt a = current;
       if (a != null && a.live()) {
-        try {
-          a.call.halfClose();
-        } catch (IllegalStateException e) {
-          a.rethrowUnlessFailed(e);
-        }
+        a.call.halfClose();
       }
     }
+    deliverDeferred();
   }
 
   @Override
@@ -178,13 +191,10 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       }
       Attempt a = current;
       if (a != null && a.live()) {
-        try {
-          a.call.sendMessage(message);
-        } catch (IllegalStateException e) {
-          a.rethrowUnlessFailed(e);
-        }
+        a.call.sendMessage(message);
       }
     }
+    deliverDeferred();
   }
 
   @Override
@@ -196,18 +206,34 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         a.call.setMessageCompression(enabled);
       }
     }
+    deliverDeferred();
   }
 
   @Override
   public boolean isReady() {
-    Attempt a = current;
+    Attempt a = started;
     return a != null && a.call.isReady();
   }
 
   @Override
   public Attributes getAttributes() {
-    Attempt a = current;
+    Attempt a = started;
     return a != null ? a.call.getAttributes() : Attributes.EMPTY;
+  }
+
+  /** Runs the application's deferred {@code onClose}, once this thread no longer holds the call's lock. */
+  private void deliverDeferred() {
+    if (deferred == null || Thread.holdsLock(this)) {
+      return;
+    }
+    Runnable r;
+    synchronized (this) {
+      r = deferred;
+      deferred = null;
+    }
+    if (r != null) {
+      r.run();
+    }
   }
 
   private void keep(Q message) {
@@ -294,6 +320,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     a.call = c;
     current = a;
     c.start(a, h);
+    started = a;
     // replay before the attempt is tracked: once tracked, another thread may cancel it at any moment
     if (compression != null) {
       c.setMessageCompression(compression);
@@ -329,14 +356,20 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
     }
   }
 
-  /** The attempt {@code a} ended with {@code status}: re-issue it, or close the application's call. */
+  /**
+   * The attempt {@code a} ended with {@code status}: it leaves its server's tracker, and the call is re-issued or the
+   * application's call is closed. A close that comes while this thread holds the call's lock (an attempt closed inline
+   * by a direct executor inside one of our operations) is deferred until the lock is released.
+   */
   private void closed(Attempt a, Status status, Metadata trailers) {
-    Listener<R> l;
+    boolean nested = Thread.holdsLock(this);
+    Listener<R> l = null;
     synchronized (this) {
+      a.end(); // under the call's lock: ordered after the track() of the launch that started it
       if (a != current) {
         return;
       }
-      if (!committed && !cancelled && reissue(a, status)) {
+      if (!committed && !cancelled && reissueSafely(a, status)) {
         return;
       }
       if (status.getCause() == NO_SERVER && cause != null) {
@@ -344,10 +377,29 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         trailers = new Metadata();
       }
       l = listener;
+      listener = null;
+      headers = null;
       first = null;
       more = null;
+      if (nested) {
+        Listener<R> later = l;
+        Status s = status;
+        Metadata t = trailers;
+        deferred = () -> later.onClose(s, t);
+        return;
+      }
     }
     l.onClose(status, trailers);
+  }
+
+  /** {@link #reissue}, and if starting the new attempt throws, the call ends with the status it had. */
+  private boolean reissueSafely(Attempt a, Status status) {
+    try {
+      return reissue(a, status);
+    } catch (RuntimeException e) {
+      current = a;
+      return false;
+    }
   }
 
   /** Starts another attempt if {@code a}'s end allows it; false if the call must close with its status. */
@@ -363,7 +415,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       return false;
     }
     Deadline deadline = options.getDeadline();
-    if (deadline != null && deadline.isExpired()) {
+    if (deadline != null && deadline.isExpired() || context.isCancelled()) {
       return false;
     }
     if (!route.budget().tryWithdraw()) {
@@ -395,14 +447,14 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       return failure == null;
     }
 
-    /**
-     * grpc-java's ClientCall is not thread-safe: after {@link #failFast} cancelled it from another thread, an
-     * operation the application was making at that moment may throw "call was cancelled"; it is dropped (the attempt
-     * is ending, and what the application sent is replayed on the next one).
-     */
-    void rethrowUnlessFailed(IllegalStateException e) {
-      if (failure == null) {
-        throw e;
+    /** The attempt ended: it leaves its server's tracker (called under the call's lock). */
+    void end() {
+      synchronized (this) {
+        ended = true;
+      }
+      CallTracker t = tracker;
+      if (t != null) {
+        t.remove(this);
       }
     }
 
@@ -429,15 +481,23 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       }
     }
 
+    /**
+     * Cancels the attempt with {@code status} as its end (the control thread or the resolver, when its server goes).
+     * Under the call's lock: grpc-java's ClientCall is not thread-safe, so the cancel never races an operation of the
+     * application, nor the start and replay of a launch.
+     */
     @Override
     public boolean failFast(Status status) {
-      synchronized (this) {
-        if (failure != null || ended) {
-          return false;
+      synchronized (ReissuingCall.this) {
+        synchronized (this) {
+          if (failure != null || ended) {
+            return false;
+          }
+          failure = status;
         }
-        failure = status;
+        call.cancel(status.getDescription(), status.getCause());
       }
-      call.cancel(status.getDescription(), status.getCause());
+      deliverDeferred();
       return true;
     }
 
@@ -464,13 +524,6 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
 
     @Override
     public void onClose(Status status, Metadata trailers) {
-      synchronized (this) {
-        ended = true;
-      }
-      CallTracker t = tracker;
-      if (t != null) {
-        t.remove(this);
-      }
       Status f = failure;
       if (f != null && !status.isOk()) {
         // our cancel ended it: our status says why; an attempt that had completed before the cancel keeps its OK
@@ -478,6 +531,7 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
       } else {
         closed(this, status, trailers);
       }
+      deliverDeferred();
     }
 
     /** A stream tracer factory that tells whether the attempt's headers reached a server. */

@@ -24,7 +24,7 @@ final class RetryBudget {
   // guarded by this
   private final long[] slotCalls = new long[SLOTS];
   private final long[] slotSpent = new long[SLOTS];
-  private boolean started;
+  /** The slot the window was last brought up to (from construction on: calls before a first re-issue are spread). */
   private long slot;
   private long callsSeen;
 
@@ -32,6 +32,7 @@ final class RetryBudget {
     this.ratio = ratio;
     this.perSecond = perSecond;
     this.ticker = ticker;
+    this.slot = Math.floorDiv(ticker.getAsLong(), SLOT_NANOS);
   }
 
   /** A call started. */
@@ -42,15 +43,11 @@ final class RetryBudget {
   /** Takes one re-issue from the budget; false if it is spent. */
   synchronized boolean tryWithdraw() {
     long now = Math.floorDiv(ticker.getAsLong(), SLOT_NANOS);
-    long elapsed = started ? now - slot : 0;
-    if (!started) {
-      started = true;
-    } else {
-      for (long s = slot + 1; s <= now && s <= slot + SLOTS; s++) {
-        int i = (int) Math.floorMod(s, SLOTS);
-        slotCalls[i] = 0;
-        slotSpent[i] = 0;
-      }
+    long elapsed = now - slot;
+    for (long s = slot + 1; s <= now && s <= slot + SLOTS; s++) {
+      int i = (int) Math.floorMod(s, SLOTS);
+      slotCalls[i] = 0;
+      slotSpent[i] = 0;
     }
     slot = now;
     int current = (int) Math.floorMod(now, SLOTS);

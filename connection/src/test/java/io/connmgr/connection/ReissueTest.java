@@ -474,6 +474,83 @@ class ReissueTest {
     assertThat(cm.stats().reissued()).isZero();
   }
 
+  /** Calls in flight on {@code id} as its tracker counts them. */
+  private static int tracked(ConnectionManager cm, long id) {
+    return ((CallTracker) cm.channel(ROLE, id)).size();
+  }
+
+  @Test
+  void endedAttemptsLeaveNothingInTheirServersTrackers() throws Exception {
+    server(1);
+    server(2);
+    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
+    Channel ch = cm.roleChannel(ROLE);
+    for (int i = 0; i < 20; i++) {
+      echo(ch);
+      // an attempt that ends at once, before its launch has finished tracking it
+      assertThatThrownBy(() -> EchoServiceGrpc.newBlockingStub(ch).withDeadlineAfter(-1, TimeUnit.SECONDS)
+          .echo(EchoRequest.newBuilder().build())).isInstanceOf(StatusRuntimeException.class);
+    }
+    CompletableFuture<EchoResponse> moved = hold(ch, 200, 10_000);
+    long first = holder();
+    deregister(first);
+    moved.get(10, TimeUnit.SECONDS);
+    long other = first == 1 ? 2 : 1;
+    await().untilAsserted(() -> assertThat(tracked(cm, other)).isZero());
+  }
+
+  @Test
+  void aCallWhoseContextIsCancelledIsNotReissued() throws Exception {
+    server(1);
+    server(2);
+    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
+    io.grpc.Context.CancellableContext context = io.grpc.Context.current().withCancellation();
+    CompletableFuture<EchoResponse> call = context.call(() -> hold(cm.roleChannel(ROLE), 0, 30_000));
+    holder();
+    context.cancel(null);
+    assertThat(statusOf(call).getCode()).isEqualTo(Status.Code.CANCELLED);
+    assertThat(cm.stats().reissued()).isZero();
+    assertThat(servers.get(1L).holdsStarted() + servers.get(2L).holdsStarted()).isEqualTo(1);
+  }
+
+  @Test
+  void withADirectExecutorTheApplicationIsNeverCalledInsideStartAndCallsAreStillReissued() throws Exception {
+    server(1);
+    server(2);
+    register(9, "127.0.0.1:" + closedPort()); // refuses connections: an attempt there fails fast, inline
+    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
+    await().until(() -> cm.serverState(ROLE, 9) != null);
+    java.util.concurrent.atomic.AtomicBoolean inStart = new java.util.concurrent.atomic.AtomicBoolean();
+    java.util.concurrent.atomic.AtomicBoolean calledInStart = new java.util.concurrent.atomic.AtomicBoolean();
+    List<CompletableFuture<Status>> ends = new ArrayList<>();
+    for (int i = 0; i < 12; i++) {
+      CompletableFuture<Status> end = new CompletableFuture<>();
+      ends.add(end);
+      io.grpc.ClientCall<EchoRequest, EchoResponse> call = cm.roleChannel(ROLE).newCall(
+          EchoServiceGrpc.getAppendMethod(), io.grpc.CallOptions.DEFAULT.withExecutor(Runnable::run)
+              .withDeadlineAfter(10, TimeUnit.SECONDS));
+      inStart.set(true);
+      call.start(new io.grpc.ClientCall.Listener<>() {
+        @Override
+        public void onClose(Status status, io.grpc.Metadata trailers) {
+          if (inStart.get()) {
+            calledInStart.set(true);
+          }
+          end.complete(status);
+        }
+      }, new io.grpc.Metadata());
+      inStart.set(false);
+      call.request(1);
+      call.sendMessage(EchoRequest.newBuilder().setMessage("w" + i).build());
+      call.halfClose();
+    }
+    for (CompletableFuture<Status> end : ends) {
+      assertThat(end.get(10, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.OK);
+    }
+    assertThat(calledInStart).isFalse();
+    assertThat(servers.get(1L).appends() + servers.get(2L).appends()).isEqualTo(12);
+  }
+
   @Test
   void invalidPoliciesNameTheField() {
     assertThatThrownBy(() -> ReissuePolicy.DEFAULT.withMaxAttempts(0))

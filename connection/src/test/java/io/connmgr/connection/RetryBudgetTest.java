@@ -50,6 +50,16 @@ class RetryBudgetTest {
   }
 
   @Test
+  void callsBeforeTheFirstReissueAreSpreadOverTheirTimeToo() {
+    RetryBudget b = new RetryBudget(0.5, 0, now::get);
+    for (int i = 0; i < 3600; i++) {
+      b.deposit();
+    }
+    now.addAndGet(TimeUnit.SECONDS.toNanos(3600)); // an hour of calls, then the first re-issue ever
+    assertThat(drain(b)).isEqualTo(5);
+  }
+
+  @Test
   void aZeroBudgetRefusesEverything() {
     RetryBudget b = new RetryBudget(0, 0, now::get);
     b.deposit();
