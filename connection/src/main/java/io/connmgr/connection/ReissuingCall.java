@@ -27,12 +27,13 @@ import java.util.Arrays;
  * of its server, the same request messages (kept by reference, released on commit), the same call options and so the
  * same deadline. The application sees the callbacks of one attempt only: its headers, messages and close.
  *
- * <p><b>Threading.</b> As any {@link ClientCall}: the application's methods are called one at a time. They and the
- * switch to a new attempt are serialised by this call's own lock, which is also held while an operation is handed to
- * the attempt's grpc-java call (so that a message sent during a switch is neither lost nor reordered); no callback of
- * the application ever runs under it. Attempts are failed by the control thread or the resolver ({@link
- * Attempt#failFast}, lock-free); the decision to re-issue runs in the attempt's {@code onClose}, on the call's
- * executor; nothing blocks.
+ * <p><b>Threading.</b> As any {@link ClientCall}: the application's methods are called one at a time. They, the
+ * switch to a new attempt and connmgr's cancel of an attempt ({@link Attempt#failFast}, from the control thread or a
+ * resolver) are serialised by this call's own lock, which is also held while an operation is handed to the attempt's
+ * grpc-java call: a message sent during a switch is neither lost nor reordered, and grpc-java's ClientCall, which is
+ * not thread-safe, never sees a cancel and an operation at once. No callback of the application runs under the lock:
+ * a close that comes inline (a direct executor) while it is held is delivered once it is released. The decision to
+ * re-issue runs in the attempt's {@code onClose}, on the call's executor; nothing blocks.
  */
 final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
 
