@@ -144,6 +144,18 @@ class ReissueTest {
     }
   }
 
+  /** A manager over servers 1 and 2 and a Hold call of its role channel held by one of them ({@code first}). */
+  private record Held(ConnectionManager cm, CompletableFuture<EchoResponse> call, long first, long other) {}
+
+  private Held holdOnOneOfTwo(ReissuePolicy policy, long holdMillis, long deadlineMillis) throws Exception {
+    server(1);
+    server(2);
+    ConnectionManager cm = manager(policy);
+    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), holdMillis, deadlineMillis);
+    long first = holder();
+    return new Held(cm, call, first, first == 1 ? 2 : 1);
+  }
+
   /** The id of the one server now holding a call of ours. */
   private long holder() {
     await().atMost(Duration.ofSeconds(5)).until(() -> servers.values().stream().anyMatch(s -> s.inFlightHolds() > 0));
@@ -188,12 +200,11 @@ class ReissueTest {
 
   @Test
   void anIdempotentCallInFlightWhenItsServerIsRemovedSucceedsOnAnotherWithItsServerId() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 300, 10_000);
-    long first = holder();
-    long other = first == 1 ? 2 : 1;
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD), 300, 10_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
+    long other = h.other();
 
     deregister(first);
     EchoResponse r = call.get(10, TimeUnit.SECONDS);
@@ -205,12 +216,11 @@ class ReissueTest {
 
   @Test
   void anIdempotentCallOnAServerThatCrashesIsReissuedOnAnother() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 300, 10_000);
-    long first = holder();
-    long other = first == 1 ? 2 : 1;
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD), 300, 10_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
+    long other = h.other();
 
     servers.get(first).kill(); // the connection drops; the session is still registered
     assertThat(call.get(10, TimeUnit.SECONDS).getServerId()).isEqualTo(other);
@@ -219,12 +229,11 @@ class ReissueTest {
 
   @Test
   void aNonIdempotentCallOnAServerThatCrashesFailsAtOnce() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT);
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
-    long first = holder();
-    long other = first == 1 ? 2 : 1;
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT, 0, 30_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
+    long other = h.other();
 
     servers.get(first).kill();
     assertThat(statusOf(call).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
@@ -234,12 +243,11 @@ class ReissueTest {
 
   @Test
   void aCallThatWasSentAndIsNotIdempotentFailsFastNamingItsServer() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT);
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
-    long first = holder();
-    long other = first == 1 ? 2 : 1;
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT, 0, 30_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
+    long other = h.other();
 
     deregister(first);
     Status s = statusOf(call);
@@ -406,11 +414,10 @@ class ReissueTest {
 
   @Test
   void anExhaustedBudgetFailsTheCallFastAndIsCounted() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD).withBudget(0, 0));
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
-    long first = holder();
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD).withBudget(0, 0), 0, 30_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
 
     deregister(first);
     Status s = statusOf(call);
@@ -440,12 +447,11 @@ class ReissueTest {
 
   @Test
   void aStoppingServerDrainsAndWhatIsStillInFlightWhenItLeavesIsReissued() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD));
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
-    long first = holder();
-    long other = first == 1 ? 2 : 1;
+    Held h = holdOnOneOfTwo(ReissuePolicy.DEFAULT.withIdempotentMethods(HOLD), 0, 30_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
+    long other = h.other();
 
     markStopping(first);
     await().until(() -> cm.serverState(ROLE, first) == ServerState.STOPPING);
@@ -464,11 +470,10 @@ class ReissueTest {
 
   @Test
   void withReissueDisabledARoleChannelStillPicksPerCallAndFailsFast() throws Exception {
-    server(1);
-    server(2);
-    ConnectionManager cm = manager(ReissuePolicy.DISABLED.withIdempotentMethods(HOLD));
-    CompletableFuture<EchoResponse> call = hold(cm.roleChannel(ROLE), 0, 30_000);
-    long first = holder();
+    Held h = holdOnOneOfTwo(ReissuePolicy.DISABLED.withIdempotentMethods(HOLD), 0, 30_000);
+    ConnectionManager cm = h.cm();
+    CompletableFuture<EchoResponse> call = h.call();
+    long first = h.first();
     deregister(first);
     assertThat(statusOf(call).getDescription()).contains(ROLE + "-" + first).contains("deregistered");
     assertThat(cm.stats().reissued()).isZero();
