@@ -12,6 +12,7 @@ import io.grpc.Status;
 import java.time.Duration;
 import java.util.Collections;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -118,8 +119,9 @@ public final class ConnectionManager implements AutoCloseable {
 
   /** A server's name across instances: a server that registers again under its id is the same server, restored. */
   private record RoleAndId(String role, long id) {}
+
   /** Roles whose servers connect as soon as they are known: the dependencies and the roles of role channels. */
-  private final Set<String> eagerRoles = new java.util.HashSet<>();
+  private final Set<String> eagerRoles = new HashSet<>();
   private boolean synced;
   private boolean discoveryConnected = true;
   private boolean flushScheduled;
