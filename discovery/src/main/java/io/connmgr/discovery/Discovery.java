@@ -60,6 +60,17 @@ public interface Discovery extends AutoCloseable {
    */
   Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor);
 
+  /**
+   * The leader of an exclusive role: the server its active key ({@code <root><role>}) names, read now (a fresh,
+   * linearizable read, not a cached view), with the revision it was read at. Never a success with empty fields: the
+   * future fails with a {@link DiscoveryException} whose code says exactly what is missing —
+   * {@link DiscoveryException.Code#NO_LEADER} (no active key), {@link DiscoveryException.Code#LEADER_MALFORMED} (the
+   * active value is not a valid session), {@link DiscoveryException.Code#LEADER_GONE} (the active key names a server
+   * whose own session key {@code <root><role>-<id>} is gone), or {@link DiscoveryException.Code#UNAVAILABLE}. All of
+   * them are retriable.
+   */
+  CompletableFuture<Leader> leader(String role);
+
   /** The layout of keys this discovery reads. */
   KeyLayout layout();
 

@@ -23,7 +23,13 @@ public class DiscoveryException extends RuntimeException {
     /** The static cluster file cannot be read or parsed. */
     INVALID_FILE,
     /** Compare-and-set contention that did not resolve (id allocation). */
-    CONFLICT
+    CONFLICT,
+    /** An exclusive role has no active key ({@code <root><role>}): no server leads it now. Retriable. */
+    NO_LEADER,
+    /** The active key of an exclusive role holds a value that is not a valid session. Retriable. */
+    LEADER_MALFORMED,
+    /** The active key names a server whose own session key is gone. Retriable. */
+    LEADER_GONE
   }
 
   private final Code code;

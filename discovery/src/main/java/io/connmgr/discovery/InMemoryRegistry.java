@@ -95,6 +95,12 @@ public final class InMemoryRegistry implements Discovery, Registry {
   }
 
   @Override
+  public CompletableFuture<Leader> leader(String role) {
+    // TODO(leader): stub, being implemented
+    return CompletableFuture.failedFuture(new UnsupportedOperationException("leader() not implemented yet"));
+  }
+
+  @Override
   public KeyLayout layout() {
     return layout;
   }

@@ -13,8 +13,15 @@ public interface Registration extends AutoCloseable {
   /** The session as registered now (its key, lease and stopping flag). */
   Session session();
 
-  /** Whether this exclusive session also holds its role's active key. */
+  /** Whether this exclusive session also holds its role's active key (it leads the role). */
   boolean active();
+
+  /**
+   * Gives up the leadership of the role: deletes the active key if this session holds it, and stops campaigning for
+   * it (the session itself stays registered). Another server's campaign then takes the key. Completes when the key is
+   * deleted (at once when not held). Idempotent.
+   */
+  CompletableFuture<Void> stepDown();
 
   /** Re-puts the session with {@code "Stopping":true} on the same lease. */
   CompletableFuture<Void> markStopping();

@@ -189,6 +189,12 @@ public final class StaticFileDiscovery implements Discovery {
   }
 
   @Override
+  public CompletableFuture<Leader> leader(String role) {
+    // TODO(leader): stub, being implemented
+    return CompletableFuture.failedFuture(new UnsupportedOperationException("leader() not implemented yet"));
+  }
+
+  @Override
   public KeyLayout layout() {
     return layout;
   }

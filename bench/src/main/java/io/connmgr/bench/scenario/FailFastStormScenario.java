@@ -321,6 +321,11 @@ public final class FailFastStormScenario implements Scenario {
     }
 
     @Override
+    public java.util.concurrent.CompletableFuture<io.connmgr.discovery.Leader> leader(String role) {
+      return delegate.leader(role);
+    }
+
+    @Override
     public KeyLayout layout() {
       return delegate.layout();
     }

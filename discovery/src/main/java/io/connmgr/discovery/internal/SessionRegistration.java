@@ -139,6 +139,12 @@ public final class SessionRegistration implements Registration {
   }
 
   @Override
+  public CompletableFuture<Void> stepDown() {
+    // TODO(leader): stub, being implemented
+    return CompletableFuture.failedFuture(new UnsupportedOperationException("stepDown() not implemented yet"));
+  }
+
+  @Override
   public CompletableFuture<Void> markStopping() {
     CompletableFuture<Void> done = new CompletableFuture<>();
     serial.execute(() -> markStoppingNow().whenComplete((ok, err) -> complete(done, err)));
