@@ -68,6 +68,12 @@ class CallTracker extends Channel {
     return h;
   }
 
+  /**
+   * A call tracked here ended with {@code status} (not a status of connmgr's own fail-fast): the outlier detection of
+   * a {@link Server}, the standby signal of an active-server tracker. Any thread; must be cheap and never block.
+   */
+  void outcome(Status status) {}
+
   /** Fails every call in flight with {@code status}; returns how many. */
   int failAll(Status status) {
     Set<Tracked> c = calls;
@@ -198,6 +204,9 @@ class CallTracker extends Channel {
             // our cancel ended it: our status says why; a call that had completed before the cancel keeps its OK
             super.onClose(f, new Metadata());
           } else {
+            if (t != null) {
+              t.outcome(status);
+            }
             super.onClose(status, trailers);
           }
         }

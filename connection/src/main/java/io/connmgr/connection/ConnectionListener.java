@@ -53,6 +53,21 @@ public abstract class ConnectionListener {
    */
   public void reissueBudgetExhausted(String role, ServerKey from, String fullMethodName) {}
 
+  /**
+   * {@code server}'s health changed ({@link ServerHealth#DEGRADED}: its health service says it is not serving, or it
+   * was ejected as an outlier; {@link ServerHealth#HEALTHY} again), for {@code reason}.
+   */
+  public void healthChanged(ServerKey server, ServerHealth from, ServerHealth to, String reason) {}
+
+  /** Outlier detection ejected {@code server} for {@code duration}, for {@code reason}. */
+  public void ejected(ServerKey server, java.time.Duration duration, String reason) {}
+
+  /**
+   * The active server of exclusive role {@code role} is now {@code to} ({@code null}: none known), after
+   * {@code from} ({@code null}: none). Calls in flight through {@code active(role)} to {@code from} were failed.
+   */
+  public void activeChanged(String role, ServerKey from, ServerKey to) {}
+
   /** The manager's state changed. */
   public void stateChanged(ManagerState from, ManagerState to) {}
 }

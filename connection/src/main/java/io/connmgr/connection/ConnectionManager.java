@@ -1,11 +1,14 @@
 package io.connmgr.connection;
 
+import io.connmgr.discovery.Leader;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
 import io.connmgr.discovery.Subscription;
 import io.connmgr.discovery.internal.SerialExecutor;
 import io.connmgr.discovery.internal.Threads;
+import io.grpc.CallOptions;
 import io.grpc.Channel;
+import io.grpc.ClientCall;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
 import io.grpc.Status;
@@ -91,12 +94,14 @@ public final class ConnectionManager implements AutoCloseable {
   private final LongAdder reissued = new LongAdder();
   private final LongAdder budgetExhausted = new LongAdder();
   private final ConcurrentHashMap<String, RoleChannel> roleChannels = new ConcurrentHashMap<>();
+  private final ConcurrentHashMap<String, ActiveChannel> activeChannels = new ConcurrentHashMap<>();
   private final RoleChannel.Host roleHost = new RoleHost();
 
   private final ServerTable table;
   private final Publisher publisher;
   private final ChannelPool pool;
   private final Connector connector;
+  private final HealthMonitor health;
   private final Sink sink = new Sink();
 
   private volatile ManagerState state = ManagerState.INITIALIZING;
@@ -149,7 +154,8 @@ public final class ConnectionManager implements AutoCloseable {
     this.callbacks.allowCoreThreadTimeOut(true);
     this.pool = new ChannelPool(options, control, timers, this::opened, this::evicted);
     this.connector = new Connector(options, control, timers, pool, this::changed);
-    Server.Context context = new Server.Context(pool, callbacks); // one for every server
+    this.health = new HealthMonitor(options, control, timers, pool, connector, new HealthHost());
+    Server.Context context = new Server.Context(pool, callbacks, health); // one for every server
     this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context));
     this.publisher = new Publisher(table);
     this.eagerRoles.addAll(options.dependencies());
@@ -171,6 +177,7 @@ public final class ConnectionManager implements AutoCloseable {
         return;
       }
       started = true;
+      health.start();
       subscription = options.discovery().subscribeRoles(options.roles(), new Events(), control);
     });
     return ready.copy();
@@ -236,16 +243,64 @@ public final class ConnectionManager implements AutoCloseable {
   }
 
   /**
-   * The channel of the active server of an exclusive role (the one its {@code <root><role>} key names), following it
-   * when it changes; calls fail at once with {@code UNAVAILABLE} while none is known.
+   * The channel of the active server of an exclusive role (the one its {@code <root><role>} key names, Milvus'
+   * active-standby coordinators): each call goes to the server active as it starts, so the channel follows the leader
+   * within the watch latency. When the active key names another server (or none), calls in flight through this channel
+   * to the former one fail at once with {@code UNAVAILABLE} saying so; a reply with the {@link StandbySignal} (the
+   * server says it is a standby) makes the manager stop treating that server as active and read the active key again
+   * ({@link #leader}). Calls fail at once with {@code UNAVAILABLE} while no active server is known. The same channel is
+   * returned for a role every time.
    */
   public Channel active(String role) {
-    RoleView v = view(role);
-    Server e = v == null ? null : v.active;
-    if (e == null) {
-      return unavailable("no active server of role " + role + " is known");
+    ActiveChannel c = activeChannels.get(role);
+    if (c == null) {
+      c = activeChannels.computeIfAbsent(role, ActiveChannel::new);
     }
-    return e;
+    return c;
+  }
+
+  /** {@link #active(String)}'s channel: the server active now, per call. */
+  private final class ActiveChannel extends Channel {
+    private final String role;
+
+    ActiveChannel(String role) {
+      this.role = role;
+    }
+
+    @Override
+    public <Q, R> ClientCall<Q, R> newCall(MethodDescriptor<Q, R> method, CallOptions callOptions) {
+      RoleView v = view(role);
+      Server e = v == null ? null : v.active;
+      if (e == null) {
+        return FailingCall.of(Status.UNAVAILABLE.withDescription("no active server of role " + role + " is known"),
+            callOptions, callbacks);
+      }
+      return e.activeCalls().call(method, callOptions);
+    }
+
+    @Override
+    public String authority() {
+      return role;
+    }
+  }
+
+  /**
+   * The leader of exclusive role {@code role} read now from discovery (a fresh read of its active key, through any
+   * etcd member, not this manager's view): its server id, address and the revision it was read at. Never a success
+   * with empty fields: the future fails with a {@link io.connmgr.discovery.DiscoveryException} whose code says what is
+   * missing — {@code NO_LEADER} (no active key), {@code LEADER_MALFORMED} (the active value is not a valid session),
+   * {@code LEADER_GONE} (the active key names a server whose own session is gone) or {@code UNAVAILABLE}; all are
+   * retriable. Does not block.
+   */
+  public CompletableFuture<Leader> leader(String role) {
+    return options.discovery().leader(role);
+  }
+
+  /** The health of one server, or {@code null} if unknown. */
+  public ServerHealth serverHealth(String role, long serverId) {
+    RoleView v = view(role);
+    Server e = v == null ? null : v.byId(serverId);
+    return e == null ? null : e.health();
   }
 
   /** The published role, through the one-entry cache. Any thread; no allocation. */
@@ -317,21 +372,32 @@ public final class ConnectionManager implements AutoCloseable {
       int ready = 0;
       int offline = 0;
       int stopping = 0;
+      int healthy = 0;
+      int ejected = 0;
       for (Server e : v.idTable()) {
         if (e == null || e == RoleView.TOMBSTONE) {
           continue;
         }
         switch (e.state) {
-          case READY -> ready++;
+          case READY -> {
+            ready++;
+            if (e.health() == ServerHealth.HEALTHY) {
+              healthy++;
+            }
+            if (e.ejected) {
+              ejected++;
+            }
+          }
           case OFFLINE, DOWN -> offline++;
           case STOPPING -> stopping++;
           default -> { }
         }
       }
-      roles.put(r.name, new ConnectionStats.RoleStats(v.size(), ready, offline, stopping));
+      roles.put(r.name, new ConnectionStats.RoleStats(v.size(), ready, offline, stopping, healthy, ready - healthy,
+          ejected, health.ejections(r.name)));
     }
     return new ConnectionStats(roles, pool.size(), connector.attempts.sum(), connector.failures.sum(),
-        connector.retries.sum(), failFast.sum(), reissued.sum(), budgetExhausted.sum());
+        connector.retries.sum(), failFast.sum(), reissued.sum(), budgetExhausted.sum(), health.ejections.sum());
   }
 
   /** What role channels need of the manager; the listener calls are handed to the control thread. */
@@ -369,6 +435,68 @@ public final class ConnectionManager implements AutoCloseable {
         control.execute(() -> Notifier.run(r)); // dropped once the manager is closed
       }
     }
+  }
+
+  /** What the health monitor needs of the manager (control thread). */
+  private final class HealthHost implements HealthMonitor.Host {
+    @Override
+    public void changed(Server e) {
+      ConnectionManager.this.changed(e);
+    }
+
+    @Override
+    public void failedFast(Server e, int count) {
+      failFast.add(count);
+      if (count > 0) {
+        Notifier.run(() -> options.listener().callsFailedFast(e.key, count));
+      }
+    }
+
+    @Override
+    public void standby(Server e, Status status) {
+      ServerTable.Role r = table.find(e.key.role());
+      if (r == null || r.active != e || closed) {
+        return;
+      }
+      log.warn("{} answered as a standby ({}) while the active key of {} names it; reading the active key again",
+          e.key, status.getDescription(), r.name);
+      r.active = null;
+      table.markDirty(r);
+      sink.activeChanged(r, e, null);
+      scheduleFlush();
+      refreshActive(r);
+    }
+
+    @Override
+    public Iterable<Server> roleServers(String role) {
+      ServerTable.Role r = table.find(role);
+      return r == null ? List.of() : r.servers.values();
+    }
+  }
+
+  /** Reads the active key of {@code r} again (a standby answered) and follows it if it names a known server. */
+  private void refreshActive(ServerTable.Role r) {
+    if (r.refreshingActive) {
+      return;
+    }
+    r.refreshingActive = true;
+    options.discovery().leader(r.name).whenCompleteAsync((leader, err) -> {
+      r.refreshingActive = false;
+      if (closed) {
+        return;
+      }
+      if (err != null) {
+        log.info("the active key of {} could not be read after a standby answer: {}", r.name, err.getMessage());
+        return;
+      }
+      Server s = r.servers.get(new ServerKey(r.name, leader.serverId(), leader.address()));
+      if (s != null && r.active == null) {
+        r.active = s;
+        table.markDirty(r);
+        sink.activeChanged(r, null, s);
+        scheduleFlush();
+      }
+    }, control);
   }
 
   // ------------------------------------------------------------------ session events (control thread)
@@ -433,6 +561,7 @@ public final class ConnectionManager implements AutoCloseable {
 
     @Override
     public void removed(Server e, String reason) {
+      health.sync(e);
       int failed = e.failAll(e.refusal());
       failFast.add(failed);
       if (e.pooled) {
@@ -453,12 +582,40 @@ public final class ConnectionManager implements AutoCloseable {
 
     @Override
     public void stopping(Server e) {
+      health.sync(e);
       Notifier.run(() -> options.listener().stopping(e.key));
     }
 
     @Override
     public void renewed(Server e) {
+      health.sync(e);
       connector.start(e);
+    }
+
+    @Override
+    public void activeChanged(ServerTable.Role role, Server from, Server to) {
+      if (from != null) {
+        Status st = Status.UNAVAILABLE.withDescription(from.key + " is no longer the active " + role.name
+            + (to == null ? "" : "; " + to.key + " is"));
+        Server.ActiveTracker t = from.activeCalls();
+        t.refusal = st;
+        int failed = t.failAll(st);
+        failFast.add(failed);
+        if (failed > 0) {
+          log.info("{} call(s) in flight to {} failed: no longer the active {}", failed, from.key, role.name);
+        }
+      }
+      if (to != null) {
+        Server.ActiveTracker t = to.activeCalls;
+        if (t != null) {
+          t.refusal = null;
+        }
+      }
+      if (synced) {
+        ServerKey f = from == null ? null : from.key;
+        ServerKey n = to == null ? null : to.key;
+        Notifier.run(() -> options.listener().activeChanged(role.name, f, n));
+      }
     }
   }
 
@@ -482,6 +639,7 @@ public final class ConnectionManager implements AutoCloseable {
 
   /** A server's state changed outside the table (connectivity, episodes): publish its role with the batch. */
   private void changed(Server e) {
+    health.sync(e);
     ServerTable.Role r = table.find(e.key.role());
     if (r != null && e.state != ServerState.REMOVED) {
       table.markDirty(r, e);
@@ -579,6 +737,7 @@ public final class ConnectionManager implements AutoCloseable {
         subscription.close();
       }
       connector.close();
+      health.close();
       table.clear(Status.UNAVAILABLE.withDescription("connection manager closed"));
       publisher.clear();
       pool.closeAll();

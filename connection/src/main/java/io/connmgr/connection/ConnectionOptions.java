@@ -7,10 +7,13 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
+import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
@@ -24,6 +27,11 @@ public final class ConnectionOptions {
   private final Set<String> dependencies;
   private final RetryPolicy retry;
   private final ReissuePolicy reissue;
+  private final Map<String, String> healthChecks;
+  private final OutlierPolicy outlier;
+  private final LivenessPolicy liveness;
+  private final Duration slowStart;
+  private final StandbySignal standby;
   private final int maxChannels;
   private final Duration idleTimeout;
   private final Picker picker;
@@ -40,6 +48,11 @@ public final class ConnectionOptions {
     this.dependencies = Set.copyOf(b.dependencies);
     this.retry = b.retry;
     this.reissue = b.reissue;
+    this.healthChecks = Map.copyOf(b.healthChecks);
+    this.outlier = b.outlier;
+    this.liveness = b.liveness;
+    this.slowStart = b.slowStart;
+    this.standby = b.standby;
     this.maxChannels = b.maxChannels;
     this.idleTimeout = b.idleTimeout;
     this.picker = b.picker;
@@ -82,6 +95,31 @@ public final class ConnectionOptions {
   /** How role channels re-issue calls on another server. */
   public ReissuePolicy reissue() {
     return reissue;
+  }
+
+  /** Roles whose servers' grpc.health.v1 {@code Watch} is followed, each with the service name it asks about. */
+  public Map<String, String> healthChecks() {
+    return healthChecks;
+  }
+
+  /** Outlier detection. */
+  public OutlierPolicy outlier() {
+    return outlier;
+  }
+
+  /** Liveness probes and HTTP/2 keepalive. */
+  public LivenessPolicy liveness() {
+    return liveness;
+  }
+
+  /** How long a new or restored server's share of picks takes to ramp up; zero when off. */
+  public Duration slowStart() {
+    return slowStart;
+  }
+
+  /** The reply status that means "I am a standby" on calls through {@code active(role)}. */
+  public StandbySignal standby() {
+    return standby;
   }
 
   /** The pool's size bound; least recently used channels beyond it close gracefully. */
@@ -131,6 +169,10 @@ public final class ConnectionOptions {
 
   private io.grpc.ManagedChannel nettyChannel(ServerKey server, Session session) {
     NettyChannelBuilder b = NettyChannelBuilder.forAddress(server.host(), server.port(), credentials);
+    if (!liveness.keepAliveTime().isZero()) {
+      b.keepAliveTime(liveness.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
+          .keepAliveTimeout(liveness.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    }
     customizer.customize(session, b);
     return b.build();
   }
@@ -138,7 +180,8 @@ public final class ConnectionOptions {
   @Override
   public String toString() {
     return "ConnectionOptions{roles=" + roles + ", dependencies=" + dependencies + ", retry=" + retry
-        + ", reissue=" + reissue + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker="
+        + ", reissue=" + reissue + ", healthChecks=" + healthChecks + ", outlier=" + outlier + ", liveness="
+        + liveness + ", slowStart=" + slowStart + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker="
         + picker + "}";
   }
 
@@ -149,6 +192,11 @@ public final class ConnectionOptions {
     private final Set<String> dependencies = new LinkedHashSet<>();
     private RetryPolicy retry = RetryPolicy.DEFAULT;
     private ReissuePolicy reissue = ReissuePolicy.DEFAULT;
+    private final Map<String, String> healthChecks = new LinkedHashMap<>();
+    private OutlierPolicy outlier = OutlierPolicy.DEFAULT;
+    private LivenessPolicy liveness = LivenessPolicy.DEFAULT;
+    private Duration slowStart = Duration.ZERO;
+    private StandbySignal standby = StandbySignal.DEFAULT;
     private int maxChannels = 10_000;
     private Duration idleTimeout = Duration.ofMinutes(30);
     private Picker picker = Picker.ROUND_ROBIN;
@@ -191,6 +239,55 @@ public final class ConnectionOptions {
      */
     public Builder reissue(ReissuePolicy value) {
       this.reissue = Objects.requireNonNull(value, "reissue");
+      return this;
+    }
+
+    /**
+     * Follows the grpc.health.v1 {@code Watch} of each connected server of {@code role} for {@code service} (the empty
+     * string: the server as a whole): a server that says anything but SERVING is {@link ServerHealth#DEGRADED} — used
+     * only when no healthy server of its role is left — until it says SERVING again; a server without the health
+     * service ({@code UNIMPLEMENTED}, logged once) counts as healthy. Until its first answer a newly connected server
+     * counts as degraded. Off for every role by default. The role is tracked too.
+     */
+    public Builder healthCheck(String role, String service) {
+      requireRole(role, "healthCheck");
+      Objects.requireNonNull(service, "healthCheck: service");
+      healthChecks.put(role, service);
+      return this;
+    }
+
+    /** Outlier detection; {@link OutlierPolicy#DEFAULT} by default, {@link OutlierPolicy#DISABLED} to turn it off. */
+    public Builder outlier(OutlierPolicy value) {
+      this.outlier = Objects.requireNonNull(value, "outlier");
+      return this;
+    }
+
+    /**
+     * Liveness probes and HTTP/2 keepalive; {@link LivenessPolicy#DEFAULT} by default (see it for what servers must
+     * permit), {@link LivenessPolicy#DISABLED} to turn both off.
+     */
+    public Builder liveness(LivenessPolicy value) {
+      this.liveness = Objects.requireNonNull(value, "liveness");
+      return this;
+    }
+
+    /**
+     * Slow start: for {@code window} after a server becomes READY (new, restored, reconnected), a pick that chose it
+     * keeps it with a probability growing linearly from 10% to 100%, so a cold process gets a growing share of calls
+     * instead of a full one at once. Zero (the default) turns it off.
+     */
+    public Builder slowStart(Duration window) {
+      Objects.requireNonNull(window, "slowStart");
+      if (window.isNegative()) {
+        throw new IllegalArgumentException("slowStart: must not be negative, was " + window);
+      }
+      this.slowStart = window;
+      return this;
+    }
+
+    /** The reply that means "I am a standby"; {@link StandbySignal#DEFAULT} by default. */
+    public Builder standbySignal(StandbySignal value) {
+      this.standby = Objects.requireNonNull(value, "standbySignal");
       return this;
     }
 
@@ -265,6 +362,7 @@ public final class ConnectionOptions {
     public ConnectionOptions build() {
       if (!roles.isEmpty()) {
         roles.addAll(dependencies);
+        roles.addAll(healthChecks.keySet());
       }
       return new ConnectionOptions(this);
     }

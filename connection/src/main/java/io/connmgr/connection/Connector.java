@@ -207,7 +207,12 @@ final class Connector {
     switch (s) {
       case READY -> ready(e);
       case TRANSIENT_FAILURE, IDLE -> {
-        if (e.state == ServerState.READY) {
+        if (e.unresponsive && e.state == ServerState.DOWN) {
+          // a server a liveness probe declared down lost its connection too: reconnect as for any lost connection
+          e.unresponsive = false;
+          changed.accept(e);
+          start(e);
+        } else if (e.state == ServerState.READY) {
           // the connection dropped (process died, reset): down now, before the lease expires
           e.state = ServerState.DOWN;
           e.wasDown = true;
@@ -226,6 +231,13 @@ final class Connector {
       default -> { }
     }
     ch.notifyWhenStateChanged(s, () -> control.execute(() -> onConnectivity(e, ch)));
+  }
+
+  /** A server a liveness probe had declared down answers again over the same connection: READY (restored). */
+  void revive(Server e) {
+    if (e.state == ServerState.DOWN && e.episode == null) {
+      ready(e);
+    }
   }
 
   private void ready(Server e) {

@@ -50,7 +50,7 @@ final class Publisher {
     Server[] all = v.all();
     List<ServerClient> out = new ArrayList<>(all.length);
     for (Server e : all) {
-      out.add(new ServerClient(e.key, e.session, e.state, e));
+      out.add(new ServerClient(e.key, e.session, e.state, e.health(), e));
     }
     return Collections.unmodifiableList(out);
   }

@@ -530,6 +530,10 @@ final class ReissuingCall<Q, R> extends ClientCall<Q, R> {
         // our cancel ended it: our status says why; an attempt that had completed before the cancel keeps its OK
         closed(this, f, new Metadata());
       } else {
+        CallTracker t = tracker;
+        if (t != null) {
+          t.outcome(status);
+        }
         closed(this, status, trailers);
       }
       deliverDeferred();

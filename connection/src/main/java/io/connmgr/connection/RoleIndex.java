@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (linear probing on the id itself, so that ids from a counter take one probe; at most half full counting deleted
  * slots; a deletion leaves a {@link RoleView#TOMBSTONE}, reused by the next insertion on its path, so that neither
  * costs a walk along a run of consecutive ids), and the lists of READY and of pickable servers
- * (swap-remove, each server knowing its index). A server whose state changed is queued with {@link #changed}; at
+ * (swap-remove, each server knowing its index), and of READY servers that are healthy (preferred by the pickers). A server whose state changed is queued with {@link #changed}; at
  * publication {@link #view} re-evaluates only those, then copies the three arrays ({@code System.arraycopy}: a
  * role of 100,000 servers republishes in tens of µs, not by walking its servers).
  *
@@ -23,8 +23,9 @@ final class RoleIndex {
   private Server[] table = new Server[MIN_CAPACITY];
   private int size;
   private int tombstones;
-  private final PickList ready = new PickList(true);
-  private final PickList pickable = new PickList(false);
+  private final PickList healthy = new PickList(PickList.HEALTHY);
+  private final PickList ready = new PickList(PickList.READY);
+  private final PickList pickable = new PickList(PickList.PICKABLE);
   private final List<Server> changed = new ArrayList<>();
 
   /** Queues {@code s} for re-evaluation at the next {@link #view}. */
@@ -42,7 +43,7 @@ final class RoleIndex {
 
   /** The work of the next {@link #view}, in server visits: the queued servers plus the copies (cheap per slot). */
   int pendingWork() {
-    return changed.size() + (table.length + ready.size() + pickable.size()) / 32;
+    return changed.size() + (table.length + healthy.size() + ready.size() + pickable.size()) / 32;
   }
 
   /** Applies the queued changes and returns an immutable view of the role. */
@@ -57,11 +58,13 @@ final class RoleIndex {
       } else if (!live && s.indexed) {
         delete(s);
       }
+      healthy.set(s, live && s.preferred());
       ready.set(s, live && st == ServerState.READY);
       pickable.set(s, live && (st == ServerState.READY || st == ServerState.IDLE || st == ServerState.CONNECTING));
     }
     changed.clear();
-    return new RoleView(Arrays.copyOf(table, table.length), size, ready.copy(), pickable.copy(), active, cursor);
+    return new RoleView(Arrays.copyOf(table, table.length), size, healthy.copy(), ready.copy(), pickable.copy(), active,
+        cursor);
   }
 
   // ---------------------------------------------------------------- the id table
@@ -125,25 +128,32 @@ final class RoleIndex {
 
   // ---------------------------------------------------------------- the pick lists
 
-  /** The READY or the pickable servers, in any order; each server keeps its index in the list. */
+  /** The healthy READY, the READY or the pickable servers, in any order; each server keeps its index in the list. */
   private static final class PickList {
-    private final boolean ready;
+    static final int HEALTHY = 0;
+    static final int READY = 1;
+    static final int PICKABLE = 2;
+    private final int kind;
     private Server[] items = new Server[4];
     private int count;
 
-    PickList(boolean ready) {
-      this.ready = ready;
+    PickList(int kind) {
+      this.kind = kind;
     }
 
     private int indexOf(Server s) {
-      return ready ? s.readyIndex : s.pickableIndex;
+      return switch (kind) {
+        case HEALTHY -> s.healthyIndex;
+        case READY -> s.readyIndex;
+        default -> s.pickableIndex;
+      };
     }
 
     private void setIndex(Server s, int i) {
-      if (ready) {
-        s.readyIndex = i;
-      } else {
-        s.pickableIndex = i;
+      switch (kind) {
+        case HEALTHY -> s.healthyIndex = i;
+        case READY -> s.readyIndex = i;
+        default -> s.pickableIndex = i;
       }
     }
 

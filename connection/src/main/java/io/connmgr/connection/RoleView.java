@@ -17,6 +17,7 @@ final class RoleView {
 
   private final Server[] table;
   private final int size;
+  private final Server[] healthy;
   private final Server[] ready;
   private final Server[] pickable;
   final Server active;
@@ -24,11 +25,14 @@ final class RoleView {
 
   /**
    * A view over arrays the caller hands over and never touches again: {@code table} a power-of-two open-addressing
-   * table by {@link #slot} of the server id with load at most 1/2, {@code ready} and {@code pickable} in any order.
+   * table by {@link #slot} of the server id with load at most 1/2, {@code healthy}, {@code ready} and {@code pickable}
+   * in any order.
    */
-  RoleView(Server[] table, int size, Server[] ready, Server[] pickable, Server active, AtomicInteger next) {
+  RoleView(Server[] table, int size, Server[] healthy, Server[] ready, Server[] pickable, Server active,
+      AtomicInteger next) {
     this.table = table;
     this.size = size;
+    this.healthy = healthy;
     this.ready = ready;
     this.pickable = pickable;
     this.active = active;
@@ -94,9 +98,17 @@ final class RoleView {
     return ready.length;
   }
 
-  /** A READY server if any, else one not yet connected; {@code null} if none can take calls. */
+  /** Healthy READY servers now. */
+  int healthyCount() {
+    return healthy.length;
+  }
+
+  /**
+   * A healthy READY server if any, else a READY (degraded) one, else one not yet connected; {@code null} if none can
+   * take calls. A server in its slow-start window is kept only with its ramp's probability ({@link Server#warm}).
+   */
   Server pick(boolean powerOfTwo) {
-    Server[] from = ready.length > 0 ? ready : pickable;
+    Server[] from = healthy.length > 0 ? healthy : ready.length > 0 ? ready : pickable;
     int n = from.length;
     if (n == 0) {
       return null;
@@ -104,6 +116,11 @@ final class RoleView {
     if (n == 1) {
       return from[0];
     }
+    Server s = choose(from, n, powerOfTwo);
+    return s.warmUntil == 0 ? s : s.warm(from);
+  }
+
+  private Server choose(Server[] from, int n, boolean powerOfTwo) {
     if (powerOfTwo) {
       ThreadLocalRandom rnd = ThreadLocalRandom.current();
       Server a = from[rnd.nextInt(n)];
@@ -121,12 +138,15 @@ final class RoleView {
   }
 
   /**
-   * Like {@link #pick}, but never a server {@code call} tried: the next READY one after the shared cursor, else the
-   * next pickable one; {@code null} if every server that can take calls was tried. For re-issues (rare): a scan, no
+   * Like {@link #pick}, but never a server {@code call} tried: the next healthy READY one after the shared cursor, else
+   * the next READY one, else the next pickable one; {@code null} if every server that can take calls was tried. For re-issues (rare): a scan, no
    * allocation.
    */
   Server pickOther(ReissuingCall<?, ?> call) {
-    Server s = scan(ready, call);
+    Server s = scan(healthy, call);
+    if (s == null) {
+      s = scan(ready, call);
+    }
     return s != null ? s : scan(pickable, call);
   }
 

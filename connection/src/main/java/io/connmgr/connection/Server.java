@@ -9,6 +9,8 @@ import io.grpc.Status;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Future;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
  * One live server instance, its call tracker, and the stable {@link io.grpc.Channel} handed to callers for it, in one
@@ -36,6 +38,30 @@ final class Server extends CallTracker {
   /** Set by the pool when it adds a channel for this server: a server never called costs no pool lookup on removal. */
   volatile boolean pooled;
 
+  // health: written on the control thread, read by the pickers (volatile)
+  /** The health service says it is not serving, or has not answered yet. */
+  volatile boolean notServing;
+  /** Ejected by outlier detection. */
+  volatile boolean ejected;
+  /** End of the slow-start window (ticker nanos), 0 when not warming; cleared by the first pick after it. */
+  volatile long warmUntil;
+  long warmStart;
+
+  // outcomes, counted on the threads where calls end
+  /** Calls ended, created on the first outcome counted: an idle server costs no counters. */
+  private volatile Outcomes outcomes;
+  /** Failures in a row (racy: a lost update only delays an ejection by one call). */
+  private volatile int consecutive;
+
+  /** Counters of ended calls. */
+  static final class Outcomes {
+    final LongAdder ok = new LongAdder();
+    final LongAdder failed = new LongAdder();
+    // control thread: the sums at the last evaluation
+    long lastOk;
+    long lastFailed;
+  }
+
   // control-thread only
   /** How many session keys name this instance (its own key, and the active key of an exclusive role). */
   int refs;
@@ -48,12 +74,30 @@ final class Server extends CallTracker {
   boolean indexed;
   int readyIndex = -1;
   int pickableIndex = -1;
+  int healthyIndex = -1;
+  /** Followed by the {@link HealthMonitor}: READY, or down because it stopped answering probes. */
+  boolean monitored;
+  /** Declared DOWN by a liveness probe while its connection stayed open; probing goes on. */
+  boolean unresponsive;
+  /** A liveness probe is in flight. */
+  boolean probing;
+  /** The health {@code Watch} of this server, or {@code null}. */
+  HealthMonitor.Watch healthWatch;
+  /** UNIMPLEMENTED from the health service was logged. */
+  boolean noHealthServiceLogged;
+  /** Times ejected lately (the multiplier of the next ejection), the end of the last ejection, its timer. */
+  int ejections;
+  long unejectedAt;
+  Future<?> ejectionTimer;
+  /** Calls through {@code active(role)} while this server is its role's active one; created on first use. */
+  volatile ActiveTracker activeCalls;
 
   /**
-   * What every server of one manager shares: the pool and the executor of refused calls. {@code null} for the servers
-   * of a {@code session} resolver, which are only call trackers and never handed out as channels.
+   * What every server of one manager shares: the pool, the executor of refused calls, and its health monitor.
+   * {@code null} for the servers of a {@code session} resolver, which are only call trackers and never handed out as
+   * channels.
    */
-  record Context(Pool pool, Executor callbacks) {}
+  record Context(Pool pool, Executor callbacks, HealthMonitor health) {}
 
   /** One connect episode's state (control thread). */
   static final class Episode {
@@ -73,6 +117,136 @@ final class Server extends CallTracker {
     this.serverId = key.serverId();
     this.session = session;
     this.context = context;
+  }
+
+  /** {@link ServerHealth#DEGRADED} when the health service says not serving or outlier detection ejected it. */
+  ServerHealth health() {
+    return notServing || ejected ? ServerHealth.DEGRADED : ServerHealth.HEALTHY;
+  }
+
+  /** Preferred by the pickers: READY and healthy. */
+  boolean preferred() {
+    return state == ServerState.READY && !notServing && !ejected;
+  }
+
+  /**
+   * Counts a call's end for outlier detection: one {@code LongAdder} increment; the consecutive-failure rule hands the
+   * server to the control thread once, as the threshold is reached. Any thread.
+   */
+  @Override
+  void outcome(Status status) {
+    Context c = context;
+    if (c == null || c.health() == null || !c.health().countsOutcomes()) {
+      return;
+    }
+    Outcomes o = outcomes;
+    if (o == null) {
+      synchronized (this) {
+        o = outcomes;
+        if (o == null) {
+          o = new Outcomes();
+          outcomes = o;
+        }
+      }
+    }
+    switch (status.getCode()) {
+      case UNAVAILABLE, INTERNAL, UNKNOWN, DATA_LOSS, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED -> {
+        o.failed.increment();
+        int n = consecutive + 1;
+        consecutive = n;
+        if (n == c.health().consecutiveFailures()) {
+          c.health().consecutiveFailures(this);
+        }
+      }
+      case CANCELLED -> { }
+      default -> {
+        o.ok.increment();
+        if (consecutive != 0) {
+          consecutive = 0;
+        }
+      }
+    }
+  }
+
+  /** The counters, or {@code null} if no call ended yet. */
+  Outcomes outcomes() {
+    return outcomes;
+  }
+
+  void resetConsecutive() {
+    consecutive = 0;
+  }
+
+  /**
+   * Slow start: while this server warms up, a pick that chose it keeps it with a probability that grows linearly from
+   * 10% to 100% over the window, else takes another of {@code from}; at most three draws. Called by the pickers only
+   * when {@link #warmUntil} is set.
+   */
+  Server warm(Server[] from) {
+    Context c = context;
+    long now = c.health().now();
+    long until = warmUntil;
+    if (until == 0 || now - until >= 0) {
+      warmUntil = 0;
+      return this;
+    }
+    ThreadLocalRandom rnd = ThreadLocalRandom.current();
+    Server s = this;
+    for (int i = 0; i < 3; i++) {
+      long end = s.warmUntil;
+      if (end == 0 || now - end >= 0) {
+        return s;
+      }
+      double share = (double) (now - s.warmStart) / (end - s.warmStart);
+      if (rnd.nextDouble() < Math.max(0.1, share)) {
+        return s;
+      }
+      s = from[rnd.nextInt(from.length)];
+    }
+    return s;
+  }
+
+  /** The tracker of calls through {@code active(role)} to this server, made on first use. Any thread. */
+  ActiveTracker activeCalls() {
+    ActiveTracker t = activeCalls;
+    if (t == null) {
+      synchronized (this) {
+        t = activeCalls;
+        if (t == null) {
+          t = new ActiveTracker(this);
+          activeCalls = t;
+        }
+      }
+    }
+    return t;
+  }
+
+  /**
+   * The calls a caller made through {@code active(role)} while this server was the active one: failed at once when it
+   * stops being active, and watched for the standby signal.
+   */
+  static final class ActiveTracker extends CallTracker {
+    final Server server;
+
+    ActiveTracker(Server server) {
+      super(server.key);
+      this.server = server;
+    }
+
+    @Override
+    void outcome(Status status) {
+      if (!status.isOk()) {
+        server.context.health().maybeStandby(server, status);
+      }
+    }
+
+    <Q, R> ClientCall<Q, R> call(MethodDescriptor<Q, R> method, CallOptions options) {
+      Status refuse = refusal;
+      if (refuse != null) {
+        return FailingCall.of(refuse, options, server.context.callbacks());
+      }
+      return track(server.newCall(method, options));
+    }
   }
 
   /** New calls fail with {@code status} from now on ({@code null}: they may proceed). */

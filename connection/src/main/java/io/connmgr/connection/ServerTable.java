@@ -36,6 +36,9 @@ final class ServerTable {
 
     /** {@code server} was OFFLINE or STOPPING and its session changed or came back (state IDLE): connect again. */
     void renewed(Server server);
+
+    /** The active key of {@code role} names another server now ({@code null}: none). */
+    default void activeChanged(Role role, Server from, Server to) {}
   }
 
   /** Makes the server object for a new instance. */
@@ -57,6 +60,8 @@ final class ServerTable {
     final AtomicInteger cursor = new AtomicInteger();
     /** The server the role's active key names, if any. */
     Server active;
+    /** A read of the role's active key is under way (a standby answered). */
+    boolean refreshingActive;
     boolean dirty;
     /** Published by the {@link Publisher}; read by the call path. */
     volatile RoleView view;
@@ -177,8 +182,10 @@ final class ServerTable {
       e.session = s; // the server's own key wins over the active key's copy
     }
     if (activeKey && role.active != e) {
+      Server old = role.active;
       role.active = e;
       markDirty(role);
+      sink.activeChanged(role, old, e);
     }
     if (s.stopping()) {
       if (e.state != ServerState.STOPPING) {
@@ -203,6 +210,7 @@ final class ServerTable {
     if (activeKey && role.active == e) {
       role.active = null;
       markDirty(role);
+      sink.activeChanged(role, e, null);
     }
     if (--e.refs > 0) {
       return;

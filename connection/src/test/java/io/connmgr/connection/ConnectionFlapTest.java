@@ -44,7 +44,7 @@ class ConnectionFlapTest {
         flap(registry, servers, live, random, 1000);
         await().atMost(Duration.ofSeconds(30)).until(() -> settled(cm, live));
         int liveCount = count(live);
-        assertThat(cm.stats().roles().getOrDefault("querynode", new ConnectionStats.RoleStats(0, 0, 0, 0))
+        assertThat(cm.stats().roles().getOrDefault("querynode", ConnectionStats.RoleStats.EMPTY)
             .registered()).isEqualTo(liveCount);
         await().atMost(Duration.ofSeconds(10)).until(() -> cm.stats().openChannels() == liveCount);
         // no thread of ours per channel or per flap; grpc-java's shared event loops and executor may have grown

@@ -22,7 +22,7 @@ class RoleIndexTest {
     return new Server(key, Session.builder("querynode", key.address()).serverId(id).build(),
         new Server.Context(s -> {
           throw new AssertionError();
-        }, Runnable::run));
+        }, Runnable::run, null));
   }
 
   @Test

@@ -20,7 +20,7 @@ class ServerTableTest {
   private final ServerTable table = new ServerTable(LAYOUT, (key, session) -> new Server(key, session,
       new Server.Context(s -> {
         throw new AssertionError("the table never opens channels");
-      }, Runnable::run)));
+      }, Runnable::run, null)));
   private final ServerTable.Sink sink = new ServerTable.Sink() {
     @Override
     public void created(Server s) {
