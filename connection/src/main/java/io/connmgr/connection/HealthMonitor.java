@@ -130,22 +130,46 @@ final class HealthMonitor {
   /** Starts the probe and outlier ticks. */
   void start() {
     if (liveness.probing()) {
-      ticks.add(timers.scheduleWithFixedDelay(() -> control.execute(this::probeTick),
-          liveness.probeInterval().toNanos(), liveness.probeInterval().toNanos(), TimeUnit.NANOSECONDS));
+      every(liveness.probeInterval().toNanos(), this::probeTick);
     }
     if (countsOutcomes && outlier.minRequests() < Integer.MAX_VALUE) {
-      ticks.add(timers.scheduleWithFixedDelay(() -> control.execute(this::outlierTick),
-          outlier.interval().toNanos(), outlier.interval().toNanos(), TimeUnit.NANOSECONDS));
+      every(outlier.interval().toNanos(), this::outlierTick);
     }
+  }
+
+  /**
+   * Runs {@code tick} on the control thread every {@code nanos}, each run scheduling the next with a one-shot timer
+   * (any {@link ScheduledExecutorService} will do, a test's fake clock included).
+   */
+  private void every(long nanos, Runnable tick) {
+    int slot = ticks.size();
+    ticks.add(null);
+    Runnable[] run = new Runnable[1];
+    run[0] = () -> control.execute(() -> {
+      if (closed) {
+        return;
+      }
+      tick.run();
+      ticks.set(slot, timers.schedule(run[0], nanos, TimeUnit.NANOSECONDS));
+    });
+    ticks.set(slot, timers.schedule(run[0], nanos, TimeUnit.NANOSECONDS));
   }
 
   /** Stops ticks, watches and timers. */
   void close() {
     closed = true;
-    ticks.forEach(t -> t.cancel(false));
+    for (Future<?> t : ticks) {
+      if (t != null) {
+        t.cancel(false);
+      }
+    }
     ticks.clear();
     for (Server e : monitored) {
       stopFollowing(e);
+      Future<?> t = e.ejectionTimer;
+      if (t != null) {
+        t.cancel(false);
+      }
     }
     monitored.clear();
   }

@@ -54,6 +54,22 @@ class RecordingConnectionListener extends ConnectionListener {
   }
 
   @Override
+  public void healthChanged(ServerKey server, ServerHealth from, ServerHealth to, String reason) {
+    calls.add("health " + server.role() + "-" + server.serverId() + " " + to + " " + reason);
+  }
+
+  @Override
+  public void ejected(ServerKey server, Duration duration, String reason) {
+    calls.add("ejected " + server.role() + "-" + server.serverId() + " " + duration.toMillis() + "ms " + reason);
+  }
+
+  @Override
+  public void activeChanged(String role, ServerKey from, ServerKey to) {
+    calls.add("active " + role + " " + (from == null ? "-" : from.serverId()) + " -> "
+        + (to == null ? "-" : to.serverId()));
+  }
+
+  @Override
   public void stateChanged(ManagerState from, ManagerState to) {
     calls.add("state " + to);
   }

@@ -112,6 +112,9 @@ public final class EchoServer implements AutoCloseable {
   private final Server server;
   private final int port;
   private volatile String lastServerIdHeader;
+  /** The share of EchoService calls failed with {@link #injected} (0: none). */
+  private volatile double failShare;
+  private volatile Status injected = Status.INTERNAL;
 
   private EchoServer(long serverId, String serverName, int requestedPort, Consumer<String> onAppend) {
     if (requestedPort < 0 || requestedPort > 65_535) {
@@ -194,6 +197,18 @@ public final class EchoServer implements AutoCloseable {
    */
   public static EchoServer start(long serverId, String serverName, int port, Consumer<String> onAppend) {
     return new EchoServer(serverId, serverName, port, Objects.requireNonNull(onAppend, "onAppend"));
+  }
+
+  /**
+   * From now on, fails {@code share} (0..1, at random) of the EchoService calls it receives with {@code status}, as a
+   * faulty or standby server would; {@code 0} stops. For outlier detection and standby tests.
+   */
+  public void failCalls(double share, Status status) {
+    if (share < 0 || share > 1) {
+      throw new IllegalArgumentException("share must be in [0, 1]: " + share);
+    }
+    this.injected = Objects.requireNonNull(status, "status");
+    this.failShare = share;
   }
 
   /** The port the server is (or was) bound to. */
@@ -541,6 +556,11 @@ public final class EchoServer implements AutoCloseable {
       }
       if (!EchoServiceGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())) {
         return next.startCall(call, headers);
+      }
+      double share = failShare;
+      if (share > 0 && (share >= 1 || java.util.concurrent.ThreadLocalRandom.current().nextDouble() < share)) {
+        call.close(injected, new Metadata());
+        return new ServerCall.Listener<>() {};
       }
       inFlight.incrementAndGet();
       return new ForwardingServerCallListener.SimpleForwardingServerCallListener<>(next.startCall(call, headers)) {
