@@ -1,0 +1,196 @@
+package io.connmgr.connection;
+
+import static io.connmgr.connection.ConnectionManagerTest.echo;
+import static io.connmgr.connection.ConnectionManagerTest.hold;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import io.connmgr.discovery.Discovery;
+import io.connmgr.discovery.DiscoveryStats;
+import io.connmgr.discovery.InMemoryRegistry;
+import io.connmgr.discovery.KeyLayout;
+import io.connmgr.discovery.Leader;
+import io.connmgr.discovery.Session;
+import io.connmgr.discovery.SessionCodec;
+import io.connmgr.discovery.SessionListener;
+import io.connmgr.discovery.SessionSnapshot;
+import io.connmgr.discovery.Subscription;
+import io.connmgr.testing.LeakCheck;
+import io.connmgr.testservers.EchoServer;
+import io.grpc.Status;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Function;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+
+/** {@code active(role)}: following the active key, failing calls to a former active server, the standby signal. */
+@ExtendWith(LeakCheck.class)
+class ActiveTest {
+
+  private static final String ROLE = "rootcoord";
+
+  private final InMemoryRegistry registry = InMemoryRegistry.create();
+  private final Map<Long, EchoServer> servers = new HashMap<>();
+  private final Map<Long, Long> leases = new HashMap<>();
+  private final List<ConnectionManager> managers = new ArrayList<>();
+  private final RecordingConnectionListener listener = new RecordingConnectionListener();
+
+  @AfterEach
+  void tearDown() throws Exception {
+    managers.forEach(ConnectionManager::close);
+    for (ConnectionManager cm : managers) {
+      assertThat(cm.awaitTermination(Duration.ofSeconds(10))).isTrue();
+    }
+    servers.values().forEach(EchoServer::close);
+    registry.close();
+  }
+
+  private Session server(long id) {
+    EchoServer s = EchoServer.start(id, ROLE);
+    servers.put(id, s);
+    Session session = Session.builder(ROLE, s.address()).serverId(id).exclusive(true).build();
+    long lease = registry.kv().grantLease(Duration.ofSeconds(60));
+    leases.put(id, lease);
+    registry.kv().put(registry.layout().sessionKey(ROLE, id), SessionCodec.encode(session), lease);
+    return session;
+  }
+
+  private void makeActive(long id, Session session) {
+    registry.kv().put(registry.layout().activeKey(ROLE), SessionCodec.encode(session), leases.get(id));
+  }
+
+  private ConnectionManager manager(Discovery d) throws Exception {
+    ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(d).dependsOn(ROLE)
+        .listener(listener).build());
+    managers.add(cm);
+    cm.start().get(5, TimeUnit.SECONDS);
+    return cm;
+  }
+
+  @Test
+  void activeFollowsTheActiveKeyAndCallsInFlightToTheFormerActiveFailAtOnce() throws Exception {
+    Session one = server(1);
+    Session two = server(2);
+    makeActive(1, one);
+    ConnectionManager cm = manager(registry);
+    await().atMost(Duration.ofSeconds(5)).until(() -> echo(cm.active(ROLE), "a").getServerId() == 1);
+    CompletableFuture<Status> held = hold(cm.active(ROLE), 0);
+    await().atMost(Duration.ofSeconds(5)).until(() -> servers.get(1L).inFlightHolds() == 1);
+
+    makeActive(2, two); // a takeover: the key now names server 2
+    Status status = held.get(5, TimeUnit.SECONDS);
+    assertThat(status.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(status.getDescription()).contains("rootcoord-1").contains("no longer the active rootcoord");
+    assertThat(echo(cm.active(ROLE), "b").getServerId()).isEqualTo(2);
+    // a re-pointed key: the former active loses it, then the new one has it
+    await().atMost(Duration.ofSeconds(5))
+        .until(() -> listener.calls.containsAll(List.of("active rootcoord 1 -> -", "active rootcoord - -> 2")));
+    // server 1 is still a live server: its own channel works
+    assertThat(echo(cm.channel(ROLE, 1), "c").getServerId()).isEqualTo(1);
+  }
+
+  @Test
+  void withoutAnActiveKeyCallsFailAtOnceSayingSo() throws Exception {
+    server(1);
+    ConnectionManager cm = manager(registry);
+    Status status = hold(cm.active(ROLE), 0).get(5, TimeUnit.SECONDS);
+    assertThat(status.getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(status.getDescription()).isEqualTo("no active server of role rootcoord is known");
+  }
+
+  @Test
+  void aStandbyReplyMakesTheClientReadTheActiveKeyAgainAndFollowIt() throws Exception {
+    Session one = server(1);
+    Session two = server(2);
+    makeActive(1, one);
+    // etcd's truth (what a fresh read says) has moved on to server 2 while this client's watch has not
+    AtomicInteger reads = new AtomicInteger();
+    Discovery lagging = new ForwardingDiscovery(registry, role -> {
+      reads.incrementAndGet();
+      return CompletableFuture.completedFuture(new Leader(ROLE, 2, two.address(), 99, two));
+    });
+    ConnectionManager cm = manager(lagging);
+    await().atMost(Duration.ofSeconds(5)).until(() -> echo(cm.active(ROLE), "a").getServerId() == 1);
+
+    servers.get(1L).failCalls(1.0, Status.UNAVAILABLE.withDescription("not serving, reason: StandBy"));
+    Status status = hold(cm.active(ROLE), 0).get(5, TimeUnit.SECONDS);
+    assertThat(status.getDescription()).contains("StandBy");
+    await().atMost(Duration.ofSeconds(5)).until(() -> {
+      try {
+        return echo(cm.active(ROLE), "b").getServerId() == 2;
+      } catch (io.grpc.StatusRuntimeException e) {
+        return false;
+      }
+    });
+    assertThat(reads.get()).isPositive();
+    await().atMost(Duration.ofSeconds(5))
+        .until(() -> listener.calls.containsAll(List.of("active rootcoord 1 -> -", "active rootcoord - -> 2")));
+  }
+
+  @Test
+  void aReplyWithoutTheStandbySignalChangesNothing() throws Exception {
+    Session one = server(1);
+    server(2);
+    makeActive(1, one);
+    AtomicInteger reads = new AtomicInteger();
+    ConnectionManager cm = manager(new ForwardingDiscovery(registry, role -> {
+      reads.incrementAndGet();
+      return registry.leader(role);
+    }));
+    await().atMost(Duration.ofSeconds(5)).until(() -> echo(cm.active(ROLE), "a").getServerId() == 1);
+    servers.get(1L).failCalls(1.0, Status.UNAVAILABLE.withDescription("overloaded"));
+    assertThat(hold(cm.active(ROLE), 0).get(5, TimeUnit.SECONDS).getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    servers.get(1L).failCalls(0, Status.OK.withDescription("-"));
+    assertThat(echo(cm.active(ROLE), "b").getServerId()).isEqualTo(1);
+    assertThat(reads.get()).isZero();
+  }
+
+  /** A discovery over another whose leader reads are the test's. */
+  private static final class ForwardingDiscovery implements Discovery {
+    private final Discovery delegate;
+    private final Function<String, CompletableFuture<Leader>> leader;
+
+    ForwardingDiscovery(Discovery delegate, Function<String, CompletableFuture<Leader>> leader) {
+      this.delegate = delegate;
+      this.leader = leader;
+    }
+
+    @Override
+    public CompletableFuture<SessionSnapshot> snapshot(String role) {
+      return delegate.snapshot(role);
+    }
+
+    @Override
+    public Subscription subscribeRoles(Set<String> roles, SessionListener listener, Executor executor) {
+      return delegate.subscribeRoles(roles, listener, executor);
+    }
+
+    @Override
+    public CompletableFuture<Leader> leader(String role) {
+      return leader.apply(role);
+    }
+
+    @Override
+    public KeyLayout layout() {
+      return delegate.layout();
+    }
+
+    @Override
+    public DiscoveryStats stats() {
+      return delegate.stats();
+    }
+
+    @Override
+    public void close() {}
+  }
+}
