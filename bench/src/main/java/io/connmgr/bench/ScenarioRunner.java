@@ -9,8 +9,10 @@ import io.connmgr.bench.scenario.EventScenario;
 import io.connmgr.bench.scenario.FailFastLoadedScenario;
 import io.connmgr.bench.scenario.FailFastScenario;
 import io.connmgr.bench.scenario.FailFastStormScenario;
+import io.connmgr.bench.scenario.FrozenServerScenario;
 import io.connmgr.bench.scenario.MarkdownReport;
 import io.connmgr.bench.scenario.MemoryScenario;
+import io.connmgr.bench.scenario.OutlierScenario;
 import io.connmgr.bench.scenario.RecoveryScenario;
 import io.connmgr.bench.scenario.Results;
 import io.connmgr.bench.scenario.RollingRestartScenario;
@@ -50,7 +52,8 @@ import java.util.concurrent.TimeUnit;
  * </pre>
  * Options: {@code --out DIR}; {@code --only a,b} runs only the named scenarios ({@code fail-fast},
  * {@code fail-fast-loaded}, {@code events}, {@code recovery}, {@code startup}, {@code control-plane}, {@code churn},
- * {@code memory}, {@code crash}, {@code fail-fast-storm}).
+ * {@code memory}, {@code crash}, {@code fail-fast-storm}, {@code rollingRestart}, {@code outlier}, {@code frozen-server},
+ * {@code leader-failover}).
  */
 public final class ScenarioRunner {
 
@@ -83,7 +86,8 @@ public final class ScenarioRunner {
   public static Path run(boolean quick, Path out, Set<String> only) throws Exception {
     List<Scenario> all = List.of(new FailFastScenario(), new FailFastLoadedScenario(), new EventScenario(),
         new RecoveryScenario(), new StartupScenario(), new ControlPlaneScenario(), new ChurnScenario(),
-        new MemoryScenario(), new CrashScenario(), new FailFastStormScenario(), new RollingRestartScenario());
+        new MemoryScenario(), new CrashScenario(), new FailFastStormScenario(), new RollingRestartScenario(),
+        new OutlierScenario(), new FrozenServerScenario());
     List<Scenario> scenarios = new ArrayList<>();
     for (Scenario s : all) {
       if (only == null || only.contains(s.name())) {

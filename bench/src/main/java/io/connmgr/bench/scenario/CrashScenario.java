@@ -30,8 +30,9 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <ul>
  *   <li><b>killed with kill -9</b>: the kernel closes its sockets, both clients see the connection drop;
- *   <li><b>frozen with SIGSTOP</b> (hung, its sockets open, nothing answers): connmgr fails the call when the session's
- *       lease expires (the process stopped renewing it); the plain channel has nothing to notice and waits for its
+ *   <li><b>frozen with SIGSTOP</b> (hung, its sockets open, nothing answers): connmgr fails the call when a liveness
+ *       probe goes unanswered or the session's lease expires (the process stopped renewing it), whichever is first; the
+ *       plain channel has nothing to notice and waits for its
  *       deadline (the baseline cap).
  * </ul>
  *
@@ -132,12 +133,13 @@ public final class CrashScenario implements Scenario {
             "sooner " + ratio(stopPlain.maxMs(), stopCm.maxMs()), "", "")
         .note("How the calls ended: " + new TreeMap<>(statuses) + ". After kill -9 the kernel resets the "
             + "connection, so grpc-java fails the call as fast as connmgr does. A frozen server leaves the connection "
-            + "open: connmgr fails the call when the session's lease runs out (at most the TTL after the last "
-            + "renewal, plus etcd's expiry sweep), while grpc-java's defaults (no keepalive, no deadline) would wait "
+            + "open: connmgr fails the call when a liveness probe goes unanswered (probe interval + timeout) "
+            + "or the session's lease runs out (at most the TTL after the last renewal, plus etcd's expiry sweep), "
+            + "whichever comes first, while grpc-java's defaults (no keepalive, no deadline) would wait "
             + "forever; here the baseline's " + cap + " ms deadline ends it.");
     results.chart(new Results.Chart("crash.svg", "Server killed or frozen → in-flight call failed",
         List.of(stopCm, stopPlain, killCm, killPlain),
-        "kill -9: both see the reset. SIGSTOP: connmgr follows the lease; grpc-java waits for the deadline."));
+        "kill -9: both see the reset. SIGSTOP: connmgr probes (or follows the lease); grpc-java waits for the deadline."));
   }
 
   private static void requireOk(Status s, String what) {
