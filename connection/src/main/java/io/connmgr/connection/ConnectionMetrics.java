@@ -11,7 +11,9 @@ import java.util.function.ToIntFunction;
 
 /**
  * Micrometer meters of a {@link ConnectionManager} (Micrometer is an optional dependency: this class is the only one
- * that needs it). Per role, gauges {@code connmgr.servers} tagged {@code state=registered|ready|offline|stopping};
+ * that needs it). Per role, gauges {@code connmgr.servers} tagged
+ * {@code state=registered|ready|offline|stopping|healthy|degraded|ejected} (document 004's RegisteredNodes,
+ * HealthyNodes, DegradedNodes) and the counter {@code connmgr.servers.ejections};
  * counters {@code connmgr.connect.attempts}, {@code connmgr.connect.failures}, {@code connmgr.connect.retries},
  * {@code connmgr.calls.failed.fast}, {@code connmgr.calls.reissued}, {@code connmgr.calls.reissue.budget.exhausted}; gauge {@code connmgr.channels.open}. Every meter reads
  * {@link ConnectionManager#stats()}; nothing is counted twice.
@@ -38,6 +40,13 @@ public final class ConnectionMetrics implements MeterBinder {
       gauge(registry, role, "ready", ConnectionStats.RoleStats::ready);
       gauge(registry, role, "offline", ConnectionStats.RoleStats::offline);
       gauge(registry, role, "stopping", ConnectionStats.RoleStats::stopping);
+      gauge(registry, role, "healthy", ConnectionStats.RoleStats::healthy);
+      gauge(registry, role, "degraded", ConnectionStats.RoleStats::degraded);
+      gauge(registry, role, "ejected", ConnectionStats.RoleStats::ejected);
+      FunctionCounter.builder("connmgr.servers.ejections", manager, m -> {
+        ConnectionStats.RoleStats r = m.stats().roles().get(role);
+        return r == null ? 0 : r.ejections();
+      }).tags("role", role).description("outlier ejections of a role's servers").register(registry);
     }
     Gauge.builder("connmgr.channels.open", manager, m -> m.stats().openChannels())
         .description("channels open in the pool").register(registry);

@@ -36,6 +36,11 @@ class ConnectionMetricsTest {
         assertThat(meters.get("connmgr.calls.failed.fast").functionCounter().count()).isZero();
         assertThat(meters.get("connmgr.calls.reissued").functionCounter().count()).isZero();
         assertThat(meters.get("connmgr.calls.reissue.budget.exhausted").functionCounter().count()).isZero();
+        assertThat(meters.get("connmgr.servers").tags("state", "healthy").gauge().value()).isEqualTo(1.0);
+        assertThat(meters.get("connmgr.servers").tags("state", "degraded").gauge().value()).isZero();
+        assertThat(meters.get("connmgr.servers").tags("state", "ejected").gauge().value()).isZero();
+        assertThat(meters.get("connmgr.servers.ejections").tags("role", "querynode").functionCounter().count())
+            .isZero();
       } finally {
         cm.close();
       }
