@@ -11,6 +11,7 @@ import io.connmgr.bench.scenario.FailFastScenario;
 import io.connmgr.bench.scenario.FailFastStormScenario;
 import io.connmgr.bench.scenario.FrozenServerScenario;
 import io.connmgr.bench.scenario.MarkdownReport;
+import io.connmgr.bench.scenario.LeaderFailoverScenario;
 import io.connmgr.bench.scenario.MemoryScenario;
 import io.connmgr.bench.scenario.OutlierScenario;
 import io.connmgr.bench.scenario.RecoveryScenario;
@@ -87,7 +88,7 @@ public final class ScenarioRunner {
     List<Scenario> all = List.of(new FailFastScenario(), new FailFastLoadedScenario(), new EventScenario(),
         new RecoveryScenario(), new StartupScenario(), new ControlPlaneScenario(), new ChurnScenario(),
         new MemoryScenario(), new CrashScenario(), new FailFastStormScenario(), new RollingRestartScenario(),
-        new OutlierScenario(), new FrozenServerScenario());
+        new OutlierScenario(), new FrozenServerScenario(), new LeaderFailoverScenario());
     List<Scenario> scenarios = new ArrayList<>();
     for (Scenario s : all) {
       if (only == null || only.contains(s.name())) {
