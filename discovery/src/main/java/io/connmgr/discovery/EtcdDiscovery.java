@@ -5,12 +5,15 @@ import io.connmgr.discovery.internal.Counters;
 import io.connmgr.discovery.internal.EtcdLeases;
 import io.connmgr.discovery.internal.EtcdSubscription;
 import io.connmgr.discovery.internal.EtcdSupport;
+import io.connmgr.discovery.internal.LeaderRead;
+import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
 import io.connmgr.discovery.internal.RoleFilter;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.ClientBuilder;
+import io.etcd.jetcd.KV;
 import io.etcd.jetcd.options.GetOption;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -19,6 +22,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -80,10 +84,51 @@ public final class EtcdDiscovery implements Discovery, Registry {
     return new Builder();
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Two reads: a linearizable get of {@code <root><role>} (revision R), then a count of the named server's own
+   * key {@code <root><role>-<id>} pinned to R, so both are seen at one revision; {@link Leader#revision()} is R. The
+   * leader's session is the active key's value (its key is the active key; its lease, when the JSON has none, the
+   * key's). If R is compacted between the two reads, the whole read starts again (at most 3 times). Completes on this
+   * discovery's thread.
+   */
   @Override
   public CompletableFuture<Leader> leader(String role) {
-    // TODO(leader): stub, being implemented
-    return CompletableFuture.failedFuture(new UnsupportedOperationException("leader() not implemented yet"));
+    Objects.requireNonNull(role, "role");
+    return readLeader(role, 0);
+  }
+
+  private CompletableFuture<Leader> readLeader(String role, int attempt) {
+    if (closed) {
+      return CompletableFuture.failedFuture(closedException());
+    }
+    String activeKey = layout.activeKey(role);
+    KV kv = client.getKVClient();
+    return kv.get(EtcdSupport.bytes(activeKey)).handleAsync((resp, err) -> {
+      if (err != null) {
+        throw EtcdSupport.unavailable("reading " + activeKey, err);
+      }
+      long rev = resp.getHeader().getRevision();
+      RawKeyValue active = resp.getKvs().isEmpty() ? null : EtcdSupport.raw(resp.getKvs().get(0));
+      return Map.entry(rev, LeaderRead.activeSession(layout, role, active, rev));
+    }, scheduler).thenCompose(read -> {
+      long rev = read.getKey();
+      Session s = read.getValue();
+      String own = LeaderRead.ownKey(layout, s);
+      GetOption atRev = GetOption.builder().withRevision(rev).withCountOnly(true).build();
+      return kv.get(EtcdSupport.bytes(own), atRev).handleAsync((resp, err) -> {
+        if (err != null) {
+          Throwable cause = EtcdSupport.unwrap(err);
+          if (EtcdSupport.isCompaction(cause) && attempt < 2) {
+            return null; // read again at a newer revision
+          }
+          throw EtcdSupport.unavailable("reading " + own + " at revision " + rev, err);
+        }
+        return LeaderRead.leader(layout, s, rev, resp.getCount() > 0);
+      }, scheduler).thenCompose(leader -> leader != null ? CompletableFuture.completedFuture(leader)
+          : readLeader(role, attempt + 1));
+    });
   }
 
   @Override

@@ -3,6 +3,7 @@ package io.connmgr.discovery;
 import io.connmgr.discovery.internal.AbstractSubscription;
 import io.connmgr.discovery.internal.Backoff;
 import io.connmgr.discovery.internal.Counters;
+import io.connmgr.discovery.internal.LeaderRead;
 import io.connmgr.discovery.internal.LeaseBackend;
 import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
@@ -68,6 +69,8 @@ public final class InMemoryRegistry implements Discovery, Registry {
   private final TreeMap<String, Stored> data = new TreeMap<>();
   private final Map<Long, Lease> leases = new HashMap<>();
   private final Set<MemorySubscription> subscriptions = new CopyOnWriteArraySet<>();
+  /** Registrations' watches of single keys (active keys), by key; guarded by lock. */
+  private final Map<String, List<LeaseBackend.KeyWatcher>> keyWatchers = new HashMap<>();
   private long revision = 1;
   private long nextLease = 0x1000;
   private volatile boolean closed;
@@ -94,10 +97,32 @@ public final class InMemoryRegistry implements Discovery, Registry {
     return new Builder();
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>Reads the active key and the named server's own key under the registry's lock, so both at the current revision
+   * (which is {@link Leader#revision()}); the same rules as {@link EtcdDiscovery#leader}. Completes at once.
+   */
   @Override
   public CompletableFuture<Leader> leader(String role) {
-    // TODO(leader): stub, being implemented
-    return CompletableFuture.failedFuture(new UnsupportedOperationException("leader() not implemented yet"));
+    Objects.requireNonNull(role, "role");
+    synchronized (lock) {
+      if (closed) {
+        return CompletableFuture.failedFuture(
+            new DiscoveryException(DiscoveryException.Code.CLOSED, "in-memory registry is closed"));
+      }
+      String activeKey = layout.activeKey(role);
+      Stored active = data.get(activeKey);
+      try {
+        Session s = LeaderRead.activeSession(layout, role,
+            active == null ? null : new RawKeyValue(activeKey, active.value, active.modRevision, active.lease),
+            revision);
+        return CompletableFuture.completedFuture(
+            LeaderRead.leader(layout, s, revision, data.containsKey(LeaderRead.ownKey(layout, s))));
+      } catch (DiscoveryException e) {
+        return CompletableFuture.failedFuture(e);
+      }
+    }
   }
 
   @Override
@@ -301,6 +326,12 @@ public final class InMemoryRegistry implements Discovery, Registry {
     for (MemorySubscription s : subscriptions) {
       s.enqueuePut(kv);
     }
+    List<LeaseBackend.KeyWatcher> watchers = keyWatchers.get(key);
+    if (watchers != null) {
+      for (LeaseBackend.KeyWatcher w : watchers) {
+        w.onPut(leaseId, revision); // a registration's watcher: only hands off to its serial executor
+      }
+    }
   }
 
   private void deleteLocked(String key, SessionEvent.Cause cause) {
@@ -314,6 +345,12 @@ public final class InMemoryRegistry implements Discovery, Registry {
     long rev = revision;
     for (MemorySubscription s : subscriptions) {
       s.enqueueDelete(key, rev, cause);
+    }
+    List<LeaseBackend.KeyWatcher> watchers = old == null ? null : keyWatchers.get(key);
+    if (watchers != null) {
+      for (LeaseBackend.KeyWatcher w : watchers) {
+        w.onDelete(rev);
+      }
     }
   }
 
@@ -441,7 +478,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
     }
 
     @Override
-    public CompletableFuture<CreateResult> create(String sessionKey, String activeKey, byte[] value, long lease,
+    public CompletableFuture<Created> create(String sessionKey, String activeKey, byte[] value, long lease,
         long previousLease) {
       synchronized (lock) {
         if (closed || !leases.containsKey(lease)) {
@@ -449,7 +486,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
               new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "registry closed or lease gone"));
         }
         if (!freeFor(sessionKey, previousLease)) {
-          return CompletableFuture.completedFuture(CreateResult.CONFLICT);
+          return CompletableFuture.completedFuture(new Created(CreateResult.CONFLICT, revision));
         }
         boolean takeActive = activeKey != null && freeFor(activeKey, previousLease);
         revision++;
@@ -457,8 +494,73 @@ public final class InMemoryRegistry implements Discovery, Registry {
         if (takeActive) {
           putLocked(activeKey, value.clone(), lease);
         }
-        return CompletableFuture.completedFuture(takeActive ? CreateResult.CREATED_ACTIVE : CreateResult.CREATED);
+        return CompletableFuture.completedFuture(
+            new Created(takeActive ? CreateResult.CREATED_ACTIVE : CreateResult.CREATED, revision));
       }
+    }
+
+    @Override
+    public CompletableFuture<Claim> claim(String key, byte[] value, long lease) {
+      synchronized (lock) {
+        if (closed) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "in-memory registry is closed"));
+        }
+        if (!leases.containsKey(lease)) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.SESSION_LOST, "lease " + lease + " not found"));
+        }
+        Stored held = data.get(key);
+        if (held != null) {
+          return CompletableFuture.completedFuture(new Claim(false, held.lease, revision));
+        }
+        revision++;
+        putLocked(key, value.clone(), lease);
+        return CompletableFuture.completedFuture(new Claim(true, lease, revision));
+      }
+    }
+
+    @Override
+    public CompletableFuture<Boolean> release(String key, long lease) {
+      synchronized (lock) {
+        if (closed) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "in-memory registry is closed"));
+        }
+        Stored held = data.get(key);
+        if (held == null || held.lease != lease) {
+          return CompletableFuture.completedFuture(false);
+        }
+        revision++;
+        deleteLocked(key, null);
+        return CompletableFuture.completedFuture(true);
+      }
+    }
+
+    @Override
+    public AutoCloseable watch(String key, long fromRevision, KeyWatcher watcher) {
+      synchronized (lock) {
+        if (closed) {
+          watcher.onEnded(new DiscoveryException(DiscoveryException.Code.CLOSED, "in-memory registry is closed"));
+          return () -> {};
+        }
+        // no history here: report what changed since fromRevision - 1 (when the caller saw the key) as one event
+        Stored now = data.get(key);
+        if (now == null) {
+          watcher.onDelete(revision);
+        } else if (now.modRevision >= fromRevision) {
+          watcher.onPut(now.lease, now.modRevision);
+        }
+        keyWatchers.computeIfAbsent(key, k -> new ArrayList<>(2)).add(watcher);
+      }
+      return () -> {
+        synchronized (lock) {
+          List<LeaseBackend.KeyWatcher> list = keyWatchers.get(key);
+          if (list != null && list.remove(watcher) && list.isEmpty()) {
+            keyWatchers.remove(key);
+          }
+        }
+      };
     }
 
     private boolean freeFor(String key, long previousLease) {

@@ -188,10 +188,23 @@ public final class StaticFileDiscovery implements Discovery {
     return s;
   }
 
+  /**
+   * {@inheritDoc}
+   *
+   * <p>A static cluster file lists servers only: each entry lives at {@code <root><ServerName>-<ServerID>} and no
+   * entry can stand at a role's active key {@code <root><role>}. So this always fails with
+   * {@link DiscoveryException.Code#NO_LEADER}, naming the key and saying why.
+   */
   @Override
   public CompletableFuture<Leader> leader(String role) {
-    // TODO(leader): stub, being implemented
-    return CompletableFuture.failedFuture(new UnsupportedOperationException("leader() not implemented yet"));
+    Objects.requireNonNull(role, "role");
+    if (closed) {
+      return CompletableFuture.failedFuture(
+          new DiscoveryException(DiscoveryException.Code.CLOSED, "static file discovery is closed"));
+    }
+    return CompletableFuture.failedFuture(new DiscoveryException(DiscoveryException.Code.NO_LEADER,
+        "role '" + role + "' has no leader: a static cluster file has no active keys (no entry can stand at '"
+            + layout.activeKey(role) + "'; cluster file " + file + ")"));
   }
 
   @Override

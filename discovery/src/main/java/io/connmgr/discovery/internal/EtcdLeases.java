@@ -5,14 +5,18 @@ import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.KV;
 import io.etcd.jetcd.KeyValue;
+import io.etcd.jetcd.Watch;
 import io.etcd.jetcd.common.exception.ErrorCode;
 import io.etcd.jetcd.common.exception.EtcdException;
 import io.etcd.jetcd.lease.LeaseKeepAliveResponse;
 import io.etcd.jetcd.op.Cmp;
 import io.etcd.jetcd.op.CmpTarget;
 import io.etcd.jetcd.op.Op;
+import io.etcd.jetcd.options.DeleteOption;
 import io.etcd.jetcd.options.GetOption;
 import io.etcd.jetcd.options.PutOption;
+import io.etcd.jetcd.options.WatchOption;
+import io.etcd.jetcd.watch.WatchEvent;
 import io.etcd.jetcd.support.CloseableClient;
 import io.grpc.stub.StreamObserver;
 import java.nio.charset.StandardCharsets;
@@ -24,7 +28,10 @@ import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** {@link LeaseBackend} on jetcd, and the server-id counter. */
+/**
+ * {@link LeaseBackend} on jetcd, and the server-id counter. jetcd's callbacks (Vert.x / gRPC threads) only pass
+ * results on; nothing here blocks.
+ */
 public final class EtcdLeases implements LeaseBackend {
 
   private static final Logger log = LoggerFactory.getLogger(EtcdLeases.class);
@@ -50,22 +57,26 @@ public final class EtcdLeases implements LeaseBackend {
   }
 
   @Override
-  public CompletableFuture<CreateResult> create(String sessionKey, String activeKey, byte[] value, long lease,
+  public CompletableFuture<Created> create(String sessionKey, String activeKey, byte[] value, long lease,
       long previousLease) {
     return createKey(sessionKey, value, lease, previousLease).thenCompose(created -> {
-      if (!created) {
-        return CompletableFuture.completedFuture(CreateResult.CONFLICT);
+      if (!created.ok()) {
+        return CompletableFuture.completedFuture(new Created(CreateResult.CONFLICT, created.revision()));
       }
       if (activeKey == null) {
-        return CompletableFuture.completedFuture(CreateResult.CREATED);
+        return CompletableFuture.completedFuture(new Created(CreateResult.CREATED, created.revision()));
       }
       return createKey(activeKey, value, lease, previousLease)
-          .thenApply(active -> active ? CreateResult.CREATED_ACTIVE : CreateResult.CREATED);
+          .thenApply(active -> new Created(active.ok() ? CreateResult.CREATED_ACTIVE : CreateResult.CREATED,
+              active.revision()));
     });
   }
 
+  /** Whether a conditional write happened, and the revision it was decided at. */
+  private record Written(boolean ok, long revision) {}
+
   /** Puts {@code key} if absent, or if it is still attached to {@code previousLease}. */
-  private CompletableFuture<Boolean> createKey(String key, byte[] value, long lease, long previousLease) {
+  private CompletableFuture<Written> createKey(String key, byte[] value, long lease, long previousLease) {
     KV kv = client.getKVClient();
     ByteSequence k = EtcdSupport.bytes(key);
     Op put = Op.put(k, ByteSequence.from(value), PutOption.builder().withLeaseId(lease).build());
@@ -77,11 +88,11 @@ public final class EtcdLeases implements LeaseBackend {
           if (err != null) {
             throw EtcdSupport.unavailable("creating " + key, err);
           }
-          return r.isSucceeded();
+          return new Written(r.isSucceeded(), r.getHeader().getRevision());
         })
-        .thenCompose(ok -> {
-          if (ok || previousLease == 0) {
-            return CompletableFuture.completedFuture(ok);
+        .thenCompose(w -> {
+          if (w.ok() || previousLease == 0) {
+            return CompletableFuture.completedFuture(w);
           }
           // Our own previous registration may still hold the key (lease not yet expired): take it over.
           return kv.get(k).thenCompose(g -> {
@@ -90,15 +101,119 @@ public final class EtcdLeases implements LeaseBackend {
             }
             KeyValue current = g.getKvs().get(0);
             if (current.getLease() != previousLease) {
-              return CompletableFuture.completedFuture(false);
+              return CompletableFuture.completedFuture(new Written(false, g.getHeader().getRevision()));
             }
             return kv.txn()
                 .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(current.getModRevision())))
                 .Then(put)
                 .commit()
-                .thenApply(r -> r.isSucceeded());
+                .thenApply(r -> new Written(r.isSucceeded(), r.getHeader().getRevision()));
           });
         });
+  }
+
+  @Override
+  public CompletableFuture<Claim> claim(String key, byte[] value, long lease) {
+    ByteSequence k = EtcdSupport.bytes(key);
+    return client.getKVClient().txn()
+        .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.version(0)))
+        .Then(Op.put(k, ByteSequence.from(value), PutOption.builder().withLeaseId(lease).build()))
+        .Else(Op.get(k, GetOption.DEFAULT))
+        .commit()
+        .handle((r, err) -> {
+          if (err != null) {
+            Throwable cause = EtcdSupport.unwrap(err);
+            if (cause instanceof EtcdException e && e.getErrorCode() == ErrorCode.NOT_FOUND) {
+              throw new DiscoveryException(DiscoveryException.Code.SESSION_LOST,
+                  "claiming " + key + ": lease " + Long.toHexString(lease) + " not found", cause);
+            }
+            throw EtcdSupport.unavailable("claiming " + key + " on lease " + Long.toHexString(lease), err);
+          }
+          long rev = r.getHeader().getRevision();
+          if (r.isSucceeded()) {
+            return new Claim(true, lease, rev);
+          }
+          List<KeyValue> kvs = r.getGetResponses().isEmpty() ? List.of() : r.getGetResponses().get(0).getKvs();
+          return new Claim(false, kvs.isEmpty() ? 0 : kvs.get(0).getLease(), rev);
+        });
+  }
+
+  @Override
+  public CompletableFuture<Boolean> release(String key, long lease) {
+    return release(EtcdSupport.bytes(key), key, lease, 0);
+  }
+
+  /** Reads the key, then deletes it if it is still at that mod revision (so still on {@code lease}). */
+  private CompletableFuture<Boolean> release(ByteSequence k, String key, long lease, int attempt) {
+    KV kv = client.getKVClient();
+    return kv.get(k).thenCompose(g -> {
+      if (g.getKvs().isEmpty() || g.getKvs().get(0).getLease() != lease) {
+        return CompletableFuture.completedFuture(false);
+      }
+      long mod = g.getKvs().get(0).getModRevision();
+      return kv.txn()
+          .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(mod)))
+          .Then(Op.delete(k, DeleteOption.DEFAULT))
+          .commit()
+          .thenCompose(r -> {
+            if (r.isSucceeded()) {
+              return CompletableFuture.completedFuture(true);
+            }
+            if (attempt + 1 >= MAX_CAS_ATTEMPTS) {
+              throw new DiscoveryException(DiscoveryException.Code.CONFLICT,
+                  "could not release " + key + " after " + MAX_CAS_ATTEMPTS + " attempts");
+            }
+            return release(k, key, lease, attempt + 1); // re-put meanwhile (Stopping): read it again
+          });
+    }).handle((ok, err) -> {
+      if (err != null) {
+        throw EtcdSupport.unavailable("releasing " + key, err);
+      }
+      return ok;
+    });
+  }
+
+  @Override
+  public AutoCloseable watch(String key, long fromRevision, KeyWatcher watcher) {
+    AtomicBoolean ended = new AtomicBoolean();
+    WatchOption option = WatchOption.builder()
+        .withRevision(fromRevision)
+        .withRequireLeader(true)
+        .build();
+    Watch.Watcher w = client.getWatchClient().watch(EtcdSupport.bytes(key), option, Watch.listener(
+        response -> {
+          if (ended.get()) {
+            return;
+          }
+          for (WatchEvent e : response.getEvents()) {
+            KeyValue kv = e.getKeyValue();
+            if (e.getEventType() == WatchEvent.EventType.PUT) {
+              watcher.onPut(kv.getLease(), kv.getModRevision());
+            } else if (e.getEventType() == WatchEvent.EventType.DELETE) {
+              watcher.onDelete(kv.getModRevision());
+            }
+          }
+        },
+        t -> {
+          // jetcd would resume by itself, from a revision of its own choosing: end here, the owner re-reads the key
+          if (ended.compareAndSet(false, true)) {
+            watcher.onEnded(EtcdSupport.unwrap(t));
+          }
+        },
+        () -> {
+          if (ended.compareAndSet(false, true)) {
+            watcher.onEnded(new DiscoveryException(DiscoveryException.Code.UNAVAILABLE,
+                "watch of " + key + " ended"));
+          }
+        }));
+    return () -> {
+      ended.set(true);
+      try {
+        w.close();
+      } catch (RuntimeException e) {
+        log.debug("closing the watch of {} failed", key, e);
+      }
+    };
   }
 
   @Override
