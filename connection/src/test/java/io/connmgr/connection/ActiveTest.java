@@ -3,13 +3,17 @@ package io.connmgr.connection;
 import static io.connmgr.connection.ConnectionManagerTest.echo;
 import static io.connmgr.connection.ConnectionManagerTest.hold;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.Discovery;
+import io.connmgr.discovery.DiscoveryException;
 import io.connmgr.discovery.DiscoveryStats;
 import io.connmgr.discovery.InMemoryRegistry;
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.Leader;
+import io.connmgr.discovery.Registration;
+import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
 import io.connmgr.discovery.SessionListener;
@@ -153,6 +157,47 @@ class ActiveTest {
     servers.get(1L).failCalls(0, Status.OK.withDescription("-"));
     assertThat(echo(cm.active(ROLE), "b").getServerId()).isEqualTo(1);
     assertThat(reads.get()).isZero();
+  }
+
+  @Test
+  void leaderReadsTheActiveKeyOrSaysExactlyWhatIsMissing() throws Exception {
+    Session one = server(1);
+    ConnectionManager cm = manager(registry);
+    assertThatThrownBy(() -> cm.leader(ROLE).get(5, TimeUnit.SECONDS))
+        .hasCauseInstanceOf(DiscoveryException.class)
+        .satisfies(e -> assertThat(((DiscoveryException) e.getCause()).code())
+            .isEqualTo(DiscoveryException.Code.NO_LEADER));
+    makeActive(1, one);
+    Leader leader = cm.leader(ROLE).get(5, TimeUnit.SECONDS);
+    assertThat(leader.serverId()).isEqualTo(1);
+    assertThat(leader.address()).isEqualTo(one.address());
+    assertThat(leader.revision()).isPositive();
+  }
+
+  @Test
+  void activeFollowsRegistrarsCampaigningForTheRole() throws Exception {
+    List<Registration> regs = new ArrayList<>();
+    for (long id = 1; id <= 2; id++) {
+      EchoServer s = EchoServer.start(id, ROLE);
+      servers.put(id, s);
+      regs.add(registry.register(Session.builder(ROLE, s.address()).serverId(id).exclusive(true).build(),
+          Duration.ofSeconds(10), RegistrationListener.NONE).get(5, TimeUnit.SECONDS));
+    }
+    Registration leader = regs.get(0).active() ? regs.get(0) : regs.get(1);
+    Registration standby = leader == regs.get(0) ? regs.get(1) : regs.get(0);
+    ConnectionManager cm = manager(registry);
+    await().atMost(Duration.ofSeconds(5)).until(() -> echo(cm.active(ROLE), "a").getServerId()
+        == leader.session().serverId());
+    leader.closeAsync().get(5, TimeUnit.SECONDS); // Stopping, then its keys go; the standby takes the active key
+    await().atMost(Duration.ofSeconds(5)).until(standby::active);
+    await().atMost(Duration.ofSeconds(5)).until(() -> {
+      try {
+        return echo(cm.active(ROLE), "b").getServerId() == standby.session().serverId();
+      } catch (io.grpc.StatusRuntimeException e) {
+        return false;
+      }
+    });
+    standby.closeAsync().get(5, TimeUnit.SECONDS);
   }
 
   /** A discovery over another whose leader reads are the test's. */
