@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 /** {@code connmgr}: the command-line tool. Exit codes: 0 success, 1 runtime failure, 2 usage or configuration error. */
 @Command(name = "connmgr", mixinStandardHelpOptions = true, version = "connmgr 0.1.0",
     description = "Client-side gRPC connection manager driven by etcd sessions.",
-    subcommands = {DemoCommand.class, SessionsCommand.class, WatchCommand.class, AttachCommand.class})
+    subcommands = {DemoCommand.class, SessionsCommand.class, ClusterCommand.class, WatchCommand.class,
+        AttachCommand.class})
 public final class Main implements Runnable {
 
   @CommandLine.Spec
