@@ -384,7 +384,7 @@ public final class ConnectionManager implements AutoCloseable {
             if (e.health() == ServerHealth.HEALTHY) {
               healthy++;
             }
-            if (e.ejected) {
+            if (e.isEjected()) {
               ejected++;
             }
           }

@@ -207,9 +207,10 @@ final class Connector {
     switch (s) {
       case READY -> ready(e);
       case TRANSIENT_FAILURE, IDLE -> {
-        if (e.unresponsive && e.state == ServerState.DOWN) {
+        Server.Vitals v = e.vitals;
+        if (v != null && v.unresponsive && e.state == ServerState.DOWN) {
           // a server a liveness probe declared down lost its connection too: reconnect as for any lost connection
-          e.unresponsive = false;
+          v.unresponsive = false;
           changed.accept(e);
           start(e);
         } else if (e.state == ServerState.READY) {

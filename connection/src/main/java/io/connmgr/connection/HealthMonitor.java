@@ -106,7 +106,7 @@ final class HealthMonitor {
   /** {@code server} reached the consecutive-failure threshold (any thread): eject it if the rules allow. */
   void consecutiveFailures(Server server) {
     control.execute(() -> {
-      if (server.monitored && !server.ejected && server.state == ServerState.READY) {
+      if (server.vitals().monitored && !server.vitals().ejected && server.state == ServerState.READY) {
         eject(server, consecutiveFailures + " consecutive failures");
       }
     });
@@ -166,7 +166,7 @@ final class HealthMonitor {
     ticks.clear();
     for (Server e : monitored) {
       stopFollowing(e);
-      Future<?> t = e.ejectionTimer;
+      Future<?> t = e.vitals().ejectionTimer;
       if (t != null) {
         t.cancel(false);
       }
@@ -180,21 +180,24 @@ final class HealthMonitor {
       return;
     }
     boolean ready = e.state == ServerState.READY;
-    if (ready && !e.monitored) {
-      e.monitored = true;
+    Server.Vitals v = e.vitals;
+    boolean followed = v != null && v.monitored;
+    if (ready && !followed) {
+      v = e.vitals();
+      v.monitored = true;
       monitored.add(e);
       becameReady(e);
-    } else if (e.monitored && (e.state == ServerState.REMOVED || (!ready && !e.unresponsive))) {
-      e.monitored = false;
+    } else if (followed && (e.state == ServerState.REMOVED || (!ready && !v.unresponsive))) {
+      v.monitored = false;
       monitored.remove(e);
       stopFollowing(e);
     }
-    if (e.state == ServerState.REMOVED) {
-      e.unresponsive = false;
-      Future<?> t = e.ejectionTimer;
+    if (e.state == ServerState.REMOVED && v != null) {
+      v.unresponsive = false;
+      Future<?> t = v.ejectionTimer;
       if (t != null) {
         t.cancel(false);
-        e.ejectionTimer = null;
+        v.ejectionTimer = null;
       }
     }
   }
@@ -202,25 +205,25 @@ final class HealthMonitor {
   private void becameReady(Server e) {
     if (slowStartNanos > 0) {
       long now = now();
-      e.warmStart = now;
+      e.vitals().warmStart = now;
       long until = now + slowStartNanos;
-      e.warmUntil = until == 0 ? 1 : until;
+      e.vitals().warmUntil = until == 0 ? 1 : until;
     }
     String service = options.healthChecks().get(e.key.role());
     if (service != null) {
-      e.notServing = true; // until its first answer: used only when no healthy server is left
+      e.vitals().notServing = true; // until its first answer: used only when no healthy server is left
       startWatch(e, service);
     }
   }
 
   private void stopFollowing(Server e) {
-    Watch w = e.healthWatch;
+    Watch w = e.vitals().healthWatch;
     if (w != null) {
-      e.healthWatch = null;
+      e.vitals().healthWatch = null;
       w.cancel();
     }
-    e.notServing = false;
-    e.warmUntil = 0;
+    e.vitals().notServing = false;
+    e.vitals().warmUntil = 0;
   }
 
   // ------------------------------------------------------------------ health Watch
@@ -231,7 +234,7 @@ final class HealthMonitor {
       return;
     }
     Watch w = new Watch(e, service);
-    e.healthWatch = w;
+    e.vitals().healthWatch = w;
     w.start(ch);
   }
 
@@ -260,7 +263,7 @@ final class HealthMonitor {
 
     @Override
     public void onMessage(Integer status) {
-      if (server.healthWatch != this) {
+      if (server.vitals().healthWatch != this) {
         return;
       }
       boolean notServing = status != HealthCodec.SERVING;
@@ -271,22 +274,22 @@ final class HealthMonitor {
 
     @Override
     public void onClose(Status status, Metadata trailers) {
-      if (server.healthWatch != this) {
+      if (server.vitals().healthWatch != this) {
         return;
       }
-      server.healthWatch = null;
+      server.vitals().healthWatch = null;
       if (status.getCode() == Status.Code.UNIMPLEMENTED) {
-        if (!server.noHealthServiceLogged) {
-          server.noHealthServiceLogged = true;
+        if (!server.vitals().noHealthServiceLogged) {
+          server.vitals().noHealthServiceLogged = true;
           log.info("server {} has no grpc.health.v1 service (UNIMPLEMENTED); counted as healthy", server.key);
         }
         setNotServing(server, false, "no health service");
         return;
       }
-      if (!closed && server.monitored && server.state == ServerState.READY) {
+      if (!closed && server.vitals().monitored && server.state == ServerState.READY) {
         log.debug("health watch of {} ended ({}); opening it again in 1 s", server.key, status);
         timers.schedule(() -> control.execute(() -> {
-          if (!closed && server.healthWatch == null && server.monitored && server.state == ServerState.READY) {
+          if (!closed && server.vitals().healthWatch == null && server.vitals().monitored && server.state == ServerState.READY) {
             startWatch(server, service);
           }
         }), WATCH_RETRY_NANOS, TimeUnit.NANOSECONDS);
@@ -304,11 +307,11 @@ final class HealthMonitor {
   }
 
   private void setNotServing(Server e, boolean value, String reason) {
-    if (e.notServing == value) {
+    if (e.vitals().notServing == value) {
       return;
     }
     ServerHealth before = e.health();
-    e.notServing = value;
+    e.vitals().notServing = value;
     reportHealth(e, before, reason);
   }
 
@@ -328,7 +331,7 @@ final class HealthMonitor {
       return;
     }
     for (Server e : monitored) {
-      if (!e.probing && (e.unresponsive || e.size() > 0)) {
+      if (!e.vitals().probing && (e.vitals().unresponsive || e.size() > 0)) {
         probe(e);
       }
     }
@@ -339,24 +342,24 @@ final class HealthMonitor {
     if (ch == null) {
       return;
     }
-    e.probing = true;
+    e.vitals().probing = true;
     long timeoutNanos = liveness.probeTimeout().toNanos();
     ClientCall<String, Integer> call = ch.newCall(HealthCodec.CHECK,
         CallOptions.DEFAULT.withExecutor(control).withDeadlineAfter(timeoutNanos, TimeUnit.NANOSECONDS));
     call.start(new ClientCall.Listener<>() {
       @Override
       public void onClose(Status status, Metadata trailers) {
-        e.probing = false;
-        if (closed || e.state == ServerState.REMOVED || !e.monitored) {
+        e.vitals().probing = false;
+        if (closed || e.state == ServerState.REMOVED || !e.vitals().monitored) {
           return;
         }
         if (status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
-          if (!e.unresponsive && e.state == ServerState.READY) {
+          if (!e.vitals().unresponsive && e.state == ServerState.READY) {
             unresponsive(e);
           }
-        } else if (status.getCode() != Status.Code.UNAVAILABLE && e.unresponsive) {
+        } else if (status.getCode() != Status.Code.UNAVAILABLE && e.vitals().unresponsive) {
           // any answer, even UNIMPLEMENTED, proves the process is alive again
-          e.unresponsive = false;
+          e.vitals().unresponsive = false;
           log.info("server {} answers again", e.key);
           connector.revive(e);
         }
@@ -371,7 +374,7 @@ final class HealthMonitor {
     long ms = liveness.probeTimeout().toMillis();
     Status st = Status.UNAVAILABLE.withDescription(e.key + " did not answer a liveness probe within " + ms
         + " ms (frozen, paused or unreachable)");
-    e.unresponsive = true;
+    e.vitals().unresponsive = true;
     e.state = ServerState.DOWN;
     e.wasDown = true;
     e.refuse(st);
@@ -394,11 +397,11 @@ final class HealthMonitor {
     List<Server> candidates = new ArrayList<>();
     List<long[]> deltas = new ArrayList<>();
     for (Server e : monitored) {
-      if (e.ejected || e.ejections == 0) {
+      if (e.vitals().ejected || e.vitals().ejections == 0) {
         // no decay while ejected
-      } else if (now - e.unejectedAt >= outlier.baseEjection().toNanos() * e.ejections) {
-        e.ejections--;
-        e.unejectedAt = now;
+      } else if (now - e.vitals().unejectedAt >= outlier.baseEjection().toNanos() * e.vitals().ejections) {
+        e.vitals().ejections--;
+        e.vitals().unejectedAt = now;
       }
       Server.Outcomes o = e.outcomes();
       if (o == null || e.state != ServerState.READY) {
@@ -416,7 +419,7 @@ final class HealthMonitor {
       long[] t = roles.computeIfAbsent(e.key.role(), r -> new long[2]);
       t[0] += dOk + dFailed;
       t[1] += dFailed;
-      if (!e.ejected && dOk + dFailed >= outlier.minRequests() && dFailed > 0) {
+      if (!e.vitals().ejected && dOk + dFailed >= outlier.minRequests() && dFailed > 0) {
         candidates.add(e);
         deltas.add(new long[] {dOk + dFailed, dFailed});
       }
@@ -443,7 +446,7 @@ final class HealthMonitor {
     for (Server s : host.roleServers(e.key.role())) {
       if (s.state == ServerState.READY) {
         ready++;
-        if (s.ejected) {
+        if (s.isEjected()) {
           ejected++;
         }
         if (s.preferred()) {
@@ -460,11 +463,11 @@ final class HealthMonitor {
       return;
     }
     ServerHealth before = e.health();
-    e.ejected = true;
-    e.ejections++;
-    long nanos = Math.min(outlier.baseEjection().toNanos() * e.ejections, outlier.maxEjection().toNanos());
+    e.vitals().ejected = true;
+    e.vitals().ejections++;
+    long nanos = Math.min(outlier.baseEjection().toNanos() * e.vitals().ejections, outlier.maxEjection().toNanos());
     Duration length = Duration.ofNanos(nanos);
-    e.ejectionTimer = timers.schedule(() -> control.execute(() -> uneject(e)), nanos, TimeUnit.NANOSECONDS);
+    e.vitals().ejectionTimer = timers.schedule(() -> control.execute(() -> uneject(e)), nanos, TimeUnit.NANOSECONDS);
     ejections.increment();
     roleEjections.computeIfAbsent(e.key.role(), r -> new LongAdder()).increment();
     log.warn("server {} ejected for {} ms: {}", e.key, length.toMillis(), reason);
@@ -473,13 +476,13 @@ final class HealthMonitor {
   }
 
   private void uneject(Server e) {
-    e.ejectionTimer = null;
-    if (!e.ejected || closed) {
+    e.vitals().ejectionTimer = null;
+    if (!e.vitals().ejected || closed) {
       return;
     }
     ServerHealth before = e.health();
-    e.ejected = false;
-    e.unejectedAt = now();
+    e.vitals().ejected = false;
+    e.vitals().unejectedAt = now();
     e.resetConsecutive();
     Server.Outcomes o = e.outcomes();
     if (o != null) {

@@ -117,7 +117,8 @@ final class RoleView {
       return from[0];
     }
     Server s = choose(from, n, powerOfTwo);
-    return s.warmUntil == 0 ? s : s.warm(from);
+    Server.Vitals v = s.vitals;
+    return v == null || v.warmUntil == 0 ? s : s.warm(from);
   }
 
   private Server choose(Server[] from, int n, boolean powerOfTwo) {

@@ -38,28 +38,48 @@ final class Server extends CallTracker {
   /** Set by the pool when it adds a channel for this server: a server never called costs no pool lookup on removal. */
   volatile boolean pooled;
 
-  // health: written on the control thread, read by the pickers (volatile)
-  /** The health service says it is not serving, or has not answered yet. */
-  volatile boolean notServing;
-  /** Ejected by outlier detection. */
-  volatile boolean ejected;
-  /** End of the slow-start window (ticker nanos), 0 when not warming; cleared by the first pick after it. */
-  volatile long warmUntil;
-  long warmStart;
-
-  // outcomes, counted on the threads where calls end
-  /** Calls ended, created on the first outcome counted: an idle server costs no counters. */
+  /**
+   * What the {@link HealthMonitor} knows of this server, made when it first follows it (the server became READY): an
+   * idle session carries no health state.
+   */
+  volatile Vitals vitals;
+  /** Calls ended, created on the first outcome counted: a server never called costs no counters. */
   private volatile Outcomes outcomes;
-  /** Failures in a row (racy: a lost update only delays an ejection by one call). */
-  private volatile int consecutive;
 
   /** Counters of ended calls. */
   static final class Outcomes {
     final LongAdder ok = new LongAdder();
     final LongAdder failed = new LongAdder();
+    /** Failures in a row (racy: a lost update only delays an ejection by one call). */
+    volatile int consecutive;
     // control thread: the sums at the last evaluation
     long lastOk;
     long lastFailed;
+  }
+
+  /** The health state of a followed server: the volatile fields are read by the pickers, the rest is control's. */
+  static final class Vitals {
+    /** The health service says it is not serving, or has not answered yet. */
+    volatile boolean notServing;
+    /** Ejected by outlier detection. */
+    volatile boolean ejected;
+    /** End of the slow-start window (ticker nanos), 0 when not warming; cleared by the first pick after it. */
+    volatile long warmUntil;
+    long warmStart;
+    /** Followed by the {@link HealthMonitor}: READY, or down because it stopped answering probes. */
+    boolean monitored;
+    /** Declared DOWN by a liveness probe while its connection stayed open; probing goes on. */
+    boolean unresponsive;
+    /** A liveness probe is in flight. */
+    boolean probing;
+    /** The health {@code Watch} of this server, or {@code null}. */
+    HealthMonitor.Watch healthWatch;
+    /** UNIMPLEMENTED from the health service was logged. */
+    boolean noHealthServiceLogged;
+    /** Times ejected lately (the multiplier of the next ejection), the end of the last ejection, its timer. */
+    int ejections;
+    long unejectedAt;
+    Future<?> ejectionTimer;
   }
 
   // control-thread only
@@ -75,20 +95,6 @@ final class Server extends CallTracker {
   int readyIndex = -1;
   int pickableIndex = -1;
   int healthyIndex = -1;
-  /** Followed by the {@link HealthMonitor}: READY, or down because it stopped answering probes. */
-  boolean monitored;
-  /** Declared DOWN by a liveness probe while its connection stayed open; probing goes on. */
-  boolean unresponsive;
-  /** A liveness probe is in flight. */
-  boolean probing;
-  /** The health {@code Watch} of this server, or {@code null}. */
-  HealthMonitor.Watch healthWatch;
-  /** UNIMPLEMENTED from the health service was logged. */
-  boolean noHealthServiceLogged;
-  /** Times ejected lately (the multiplier of the next ejection), the end of the last ejection, its timer. */
-  int ejections;
-  long unejectedAt;
-  Future<?> ejectionTimer;
   /** Calls through {@code active(role)} while this server is its role's active one; created on first use. */
   volatile ActiveTracker activeCalls;
 
@@ -121,12 +127,29 @@ final class Server extends CallTracker {
 
   /** {@link ServerHealth#DEGRADED} when the health service says not serving or outlier detection ejected it. */
   ServerHealth health() {
-    return notServing || ejected ? ServerHealth.DEGRADED : ServerHealth.HEALTHY;
+    Vitals v = vitals;
+    return v != null && (v.notServing || v.ejected) ? ServerHealth.DEGRADED : ServerHealth.HEALTHY;
+  }
+
+  /** Ejected by outlier detection now. */
+  boolean isEjected() {
+    Vitals v = vitals;
+    return v != null && v.ejected;
   }
 
   /** Preferred by the pickers: READY and healthy. */
   boolean preferred() {
-    return state == ServerState.READY && !notServing && !ejected;
+    return state == ServerState.READY && health() == ServerHealth.HEALTHY;
+  }
+
+  /** The health state, made on first use. Control thread. */
+  Vitals vitals() {
+    Vitals v = vitals;
+    if (v == null) {
+      v = new Vitals();
+      vitals = v;
+    }
+    return v;
   }
 
   /**
@@ -152,8 +175,8 @@ final class Server extends CallTracker {
     switch (status.getCode()) {
       case UNAVAILABLE, INTERNAL, UNKNOWN, DATA_LOSS, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED -> {
         o.failed.increment();
-        int n = consecutive + 1;
-        consecutive = n;
+        int n = o.consecutive + 1;
+        o.consecutive = n;
         if (n == c.health().consecutiveFailures()) {
           c.health().consecutiveFailures(this);
         }
@@ -161,8 +184,8 @@ final class Server extends CallTracker {
       case CANCELLED -> { }
       default -> {
         o.ok.increment();
-        if (consecutive != 0) {
-          consecutive = 0;
+        if (o.consecutive != 0) {
+          o.consecutive = 0;
         }
       }
     }
@@ -174,30 +197,36 @@ final class Server extends CallTracker {
   }
 
   void resetConsecutive() {
-    consecutive = 0;
+    Outcomes o = outcomes;
+    if (o != null) {
+      o.consecutive = 0;
+    }
   }
 
   /**
    * Slow start: while this server warms up, a pick that chose it keeps it with a probability that grows linearly from
    * 10% to 100% over the window, else takes another of {@code from}; at most three draws. Called by the pickers only
-   * when {@link #warmUntil} is set.
+   * when its {@link Vitals#warmUntil} is set.
    */
   Server warm(Server[] from) {
     Context c = context;
     long now = c.health().now();
-    long until = warmUntil;
-    if (until == 0 || now - until >= 0) {
-      warmUntil = 0;
+    Vitals mine = vitals;
+    if (mine == null || mine.warmUntil == 0 || now - mine.warmUntil >= 0) {
+      if (mine != null) {
+        mine.warmUntil = 0;
+      }
       return this;
     }
     ThreadLocalRandom rnd = ThreadLocalRandom.current();
     Server s = this;
     for (int i = 0; i < 3; i++) {
-      long end = s.warmUntil;
+      Vitals v = s.vitals;
+      long end = v == null ? 0 : v.warmUntil;
       if (end == 0 || now - end >= 0) {
         return s;
       }
-      double share = (double) (now - s.warmStart) / (end - s.warmStart);
+      double share = (double) (now - v.warmStart) / (end - v.warmStart);
       if (rnd.nextDouble() < Math.max(0.1, share)) {
         return s;
       }

@@ -61,8 +61,21 @@ class FailingCallTest {
             fallback.complete(Thread.currentThread().getName() + ": " + s.getDescription());
           }
         }, new Metadata());
-        assertThat(fallback.get(5, TimeUnit.SECONDS))
-            .isEqualTo("connmgr-callback: no available server of role querynode");
+        assertThat(fallback.get(5, TimeUnit.SECONDS)).startsWith("connmgr-callback")
+            .endsWith(": no available server of role querynode");
+
+        // a direct executor would run it inside start(): the manager's callback thread delivers it instead
+        CompletableFuture<String> direct = new CompletableFuture<>();
+        AtomicBoolean inStart = new AtomicBoolean(true);
+        cm.channel("querynode", 7).newCall(METHOD, CallOptions.DEFAULT.withExecutor(Runnable::run))
+            .start(new ClientCall.Listener<>() {
+              @Override
+              public void onClose(Status s, Metadata trailers) {
+                direct.complete(inStart.get() ? "inside start" : Thread.currentThread().getName());
+              }
+            }, new Metadata());
+        inStart.set(false);
+        assertThat(direct.get(5, TimeUnit.SECONDS)).startsWith("connmgr-callback");
       } finally {
         cm.close();
         assertThat(cm.awaitTermination(Duration.ofSeconds(10))).isTrue();
