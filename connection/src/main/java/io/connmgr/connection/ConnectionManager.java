@@ -246,7 +246,8 @@ public final class ConnectionManager implements AutoCloseable {
    * The channel of the active server of an exclusive role (the one its {@code <root><role>} key names, Milvus'
    * active-standby coordinators): each call goes to the server active as it starts, so the channel follows the leader
    * within the watch latency. When the active key names another server (or none), calls in flight through this channel
-   * to the former one fail at once with {@code UNAVAILABLE} saying so; a reply with the {@link StandbySignal} (the
+   * to the former one fail at once with {@code UNAVAILABLE} saying so (as does a call started in the instant before the
+   * role's new view is published, rather than reach the former active); a reply with the {@link StandbySignal} (the
    * server says it is a standby) makes the manager stop treating that server as active and read the active key again
    * ({@link #leader}). Calls fail at once with {@code UNAVAILABLE} while no active server is known. The same channel is
    * returned for a role every time.
