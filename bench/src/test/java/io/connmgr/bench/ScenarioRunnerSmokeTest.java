@@ -27,10 +27,13 @@ class ScenarioRunnerSmokeTest {
       "crash.kill9.connmgr.p50Ms", "crash.sigstop.connmgr.p50Ms", "crash.sigstop.grpcDefaults.p50Ms",
       "events.connmgr.p50Ms", "memory.idleSessionRatio", "failFastLoaded.p99GapMs", "failFastStorm.afterRelistMs",
       "controlPlane.eventsPerSec.n1k", "controlPlane.eventsPerSec.n10k", "controlPlane.burstDeleteP99Ms.n1k",
-      "controlPlane.baselineEventsPerSec.n1k", "controlPlane.roles100.eventsPerSec.n10k");
+      "controlPlane.baselineEventsPerSec.n1k", "controlPlane.roles100.eventsPerSec.n10k",
+      "outlier.errorRateAfter", "outlier.baselineErrorRateAfter", "frozenServer.detectMs",
+      "frozenServer.leaseBoundMs", "leaderFailover.gracefulP99Ms", "leaderFailover.crashP99Ms");
 
   @Test
-  @Timeout(value = 120, unit = TimeUnit.SECONDS)
+  // every scenario once, several with child JVMs: about 100 s alone on 2 cores; the bound is for a hung harness
+  @Timeout(value = 240, unit = TimeUnit.SECONDS)
   void quickModeWritesEveryFigureTheReportAndTheCharts() throws Exception {
     Path out = Path.of("target/results-smoke-test");
     Path json = ScenarioRunner.run(true, out, null);
@@ -49,7 +52,8 @@ class ScenarioRunnerSmokeTest {
     assertThat(root.path("goals").size()).isGreaterThanOrEqualTo(6);
     String report = Files.readString(out.resolve("latest.md"));
     assertThat(report).contains("## Fail-fast", "## Recovery", "## Start-up", "## Churn", "## Crash",
-        "## Control plane", "## Fail-fast in a storm", "## Fail-fast under CPU load", "![");
+        "## Control plane", "## Fail-fast in a storm", "## Fail-fast under CPU load", "## Outlier",
+        "## Frozen server", "## Leader failover", "![");
     for (String svg : List.of("failfast.svg", "recovery.svg", "crash.svg", "events.svg", "churn.svg")) {
       assertThat(Files.readString(out.resolve(svg))).startsWith("<svg").contains("<polyline").endsWith("</svg>\n");
     }

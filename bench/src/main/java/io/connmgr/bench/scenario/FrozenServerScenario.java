@@ -25,13 +25,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * {@value #TTL_SECONDS} s has a {@code Hold} call in flight; the process is frozen with SIGSTOP (a long GC pause, a
  * stuck host: its connection stays open, its lease stays valid until it expires). Time from the signal to the call's
  * end through connmgr with its default liveness policy, beside the same manager with liveness probes off (today's
- * lease-bound figure: the call ends when the session's lease expires). Goal: ≤ 3,000 ms.
+ * lease-bound figure: the call ends when the session's lease expires). Goal: ≤ 3,000 ms. Quick mode (a smoke test)
+ * uses a {@value #QUICK_TTL_SECONDS} s lease and one trial.
  */
 public final class FrozenServerScenario implements Scenario {
 
   static final String ROOT = "bench/frozen/";
   static final String ROLE = "querynode";
   static final int TTL_SECONDS = 30;
+  static final int QUICK_TTL_SECONDS = 5;
 
   @Override
   public String name() {
@@ -40,10 +42,11 @@ public final class FrozenServerScenario implements Scenario {
 
   @Override
   public void run(Env env, Results results) throws Exception {
-    int trials = env.trials(2, 10);
+    int trials = env.trials(1, 10);
+    int ttl = env.quick() ? QUICK_TTL_SECONDS : TTL_SECONDS; // quick mode is a smoke test: no 30 s wait
     Latency probed = new Latency("connmgr (liveness probe " + LivenessPolicy.DEFAULT.probeInterval().toMillis()
         + " ms / " + LivenessPolicy.DEFAULT.probeTimeout().toMillis() + " ms)");
-    Latency leaseBound = new Latency("connmgr without probes (lease TTL " + TTL_SECONDS + " s)");
+    Latency leaseBound = new Latency("connmgr without probes (lease TTL " + ttl + " s)");
     Map<String, Integer> statuses = new ConcurrentHashMap<>();
     KeyLayout layout = KeyLayout.withRoot(ROOT);
     try (EtcdDiscovery discovery = EtcdDiscovery.builder().endpoints(env.endpoints()).layout(layout).build()) {
@@ -57,7 +60,7 @@ public final class FrozenServerScenario implements Scenario {
           boolean baseline = i == 0; // one lease-bound trial: it takes the whole TTL
           long id = 300 + i;
           try (ChildJvm child = ChildJvm.start(LeasedServerMain.class, String.join(",", env.endpoints()), ROOT, ROLE,
-              Long.toString(id), Integer.toString(TTL_SECONDS))) {
+              Long.toString(id), Integer.toString(ttl))) {
             child.awaitLine("READY ", Duration.ofSeconds(60));
             Env.await(() -> cm.serverState(ROLE, id) == ServerState.READY
                 && bound.serverState(ROLE, id) == ServerState.READY, "querynode-" + id + " READY");
@@ -78,10 +81,10 @@ public final class FrozenServerScenario implements Scenario {
             Process p = new ProcessBuilder("kill", "-STOP", Long.toString(child.process().pid())).start();
             p.waitFor(10, TimeUnit.SECONDS);
             long t0 = System.nanoTime();
-            Env.await(() -> cmEnded.get() != 0, Duration.ofSeconds(TTL_SECONDS + 30L), "connmgr's call to end");
+            Env.await(() -> cmEnded.get() != 0, Duration.ofSeconds(ttl + 30L), "connmgr's call to end");
             probed.record(cmEnded.get() - t0);
             if (baseline) {
-              Env.await(() -> boundEnded.get() != 0, Duration.ofSeconds(TTL_SECONDS + 30L),
+              Env.await(() -> boundEnded.get() != 0, Duration.ofSeconds(ttl + 30L),
                   "the lease-bound call to end");
               leaseBound.record(boundEnded.get() - t0);
             }
@@ -97,7 +100,7 @@ public final class FrozenServerScenario implements Scenario {
       }
     }
     ObjectNode f = results.node("frozenServer");
-    f.put("leaseTtlSeconds", TTL_SECONDS);
+    f.put("leaseTtlSeconds", ttl);
     f.put("trials", trials);
     f.put("detectMs", Results.round(probed.maxMs()));
     f.put("detectP50Ms", Results.round(probed.p50Ms()));
@@ -105,7 +108,8 @@ public final class FrozenServerScenario implements Scenario {
     f.set("statuses", Results.MAPPER.valueToTree(new TreeMap<>(statuses)));
     String status = results.goal("frozenServer.detectMs", "<= 3000", probed.maxMs(), "ms", probed.maxMs() <= 3000);
     results.section("Frozen server: SIGSTOP while its lease is valid",
-        "A server process (lease TTL " + TTL_SECONDS + " s, Milvus' default) has a call in flight; it is frozen with "
+        "A server process (lease TTL " + ttl + " s" + (ttl == TTL_SECONDS ? ", Milvus' default" : ", quick mode")
+            + ") has a call in flight; it is frozen with "
             + "SIGSTOP. Time from the signal to the call's end (UNAVAILABLE naming the liveness probe; a role channel "
             + "would re-issue an idempotent call instead). " + trials + " trials; the lease-bound baseline (the same "
             + "manager with liveness probes off) once, as it takes the whole TTL.")

@@ -61,8 +61,8 @@ public final class LeaderFailoverScenario implements Scenario {
 
   @Override
   public void run(Env env, Results results) throws Exception {
-    int graceful = env.trials(3, 20);
-    int crashes = env.trials(2, 10);
+    int graceful = env.trials(2, 20);
+    int crashes = env.trials(1, 10);
     Latency gracefulCm = new Latency("step-down: connmgr active(role)");
     Latency gracefulRaw = new Latency("step-down: raw etcd watch sees the new leader");
     Latency crashCm = new Latency("kill -9: connmgr active(role)");
