@@ -15,7 +15,6 @@ import io.connmgr.discovery.Leader;
 import io.connmgr.discovery.Registration;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
-import io.connmgr.discovery.SessionCodec;
 import io.connmgr.discovery.SessionListener;
 import io.connmgr.discovery.SessionSnapshot;
 import io.connmgr.discovery.Subscription;
@@ -24,7 +23,6 @@ import io.connmgr.testservers.EchoServer;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -43,42 +41,27 @@ class ActiveTest {
 
   private static final String ROLE = "rootcoord";
 
-  private final InMemoryRegistry registry = InMemoryRegistry.create();
-  private final Map<Long, EchoServer> servers = new HashMap<>();
-  private final Map<Long, Long> leases = new HashMap<>();
-  private final List<ConnectionManager> managers = new ArrayList<>();
+  private final TestCluster cluster = new TestCluster(ROLE);
+  private final InMemoryRegistry registry = cluster.registry;
+  private final Map<Long, EchoServer> servers = cluster.servers;
   private final RecordingConnectionListener listener = new RecordingConnectionListener();
 
   @AfterEach
   void tearDown() throws Exception {
-    managers.forEach(ConnectionManager::close);
-    for (ConnectionManager cm : managers) {
-      assertThat(cm.awaitTermination(Duration.ofSeconds(10))).isTrue();
-    }
-    servers.values().forEach(EchoServer::close);
-    registry.close();
+    cluster.close();
   }
 
   private Session server(long id) {
-    EchoServer s = EchoServer.start(id, ROLE);
-    servers.put(id, s);
-    Session session = Session.builder(ROLE, s.address()).serverId(id).exclusive(true).build();
-    long lease = registry.kv().grantLease(Duration.ofSeconds(60));
-    leases.put(id, lease);
-    registry.kv().put(registry.layout().sessionKey(ROLE, id), SessionCodec.encode(session), lease);
-    return session;
+    cluster.server(id, true);
+    return cluster.sessions.get(id);
   }
 
   private void makeActive(long id, Session session) {
-    registry.kv().put(registry.layout().activeKey(ROLE), SessionCodec.encode(session), leases.get(id));
+    cluster.makeActive(id, session);
   }
 
   private ConnectionManager manager(Discovery d) throws Exception {
-    ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(d).dependsOn(ROLE)
-        .listener(listener).build());
-    managers.add(cm);
-    cm.start().get(5, TimeUnit.SECONDS);
-    return cm;
+    return cluster.manager(ConnectionOptions.builder(d).dependsOn(ROLE).listener(listener));
   }
 
   @Test

@@ -5,8 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.InMemoryRegistry;
-import io.connmgr.discovery.Session;
-import io.connmgr.discovery.SessionCodec;
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoServiceGrpc;
 import io.connmgr.testing.LeakCheck;
@@ -24,9 +22,7 @@ import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -41,43 +37,21 @@ class HealthTest {
 
   private static final String ROLE = "querynode";
 
-  private final InMemoryRegistry registry = InMemoryRegistry.create();
-  private final Map<Long, EchoServer> servers = new HashMap<>();
-  private final List<ConnectionManager> managers = new ArrayList<>();
-  private final List<Server> rawServers = new ArrayList<>();
+  private final TestCluster cluster = new TestCluster(ROLE);
+  private final InMemoryRegistry registry = cluster.registry;
   private final RecordingConnectionListener listener = new RecordingConnectionListener();
 
   @AfterEach
   void tearDown() throws Exception {
-    managers.forEach(ConnectionManager::close);
-    for (ConnectionManager cm : managers) {
-      assertThat(cm.awaitTermination(Duration.ofSeconds(10))).isTrue();
-    }
-    servers.values().forEach(EchoServer::close);
-    for (Server s : rawServers) {
-      s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    }
-    registry.close();
+    cluster.close();
   }
 
   private EchoServer server(long id) {
-    EchoServer s = EchoServer.start(id, ROLE);
-    servers.put(id, s);
-    register(id, s.address());
-    return s;
-  }
-
-  private void register(long id, String address) {
-    long lease = registry.kv().grantLease(Duration.ofSeconds(60));
-    registry.kv().put(registry.layout().sessionKey(ROLE, id),
-        SessionCodec.encode(Session.builder(ROLE, address).serverId(id).build()), lease);
+    return cluster.server(id);
   }
 
   private ConnectionManager manager(ConnectionOptions.Builder b) throws Exception {
-    ConnectionManager cm = ConnectionManager.create(b.listener(listener).build());
-    managers.add(cm);
-    cm.start().get(5, TimeUnit.SECONDS);
-    return cm;
+    return cluster.manager(b.listener(listener));
   }
 
   private ConnectionOptions.Builder options() {
@@ -185,8 +159,8 @@ class HealthTest {
               obs.onCompleted();
             })).build())
         .build().start();
-    rawServers.add(raw);
-    register(9, "127.0.0.1:" + raw.getPort());
+    cluster.rawServers.add(raw);
+    cluster.register(9, "127.0.0.1:" + raw.getPort());
     ConnectionManager cm = manager(options().healthCheck(ROLE, ""));
     awaitReady(cm, 9);
     await().atMost(Duration.ofSeconds(5)).until(() -> cm.serverHealth(ROLE, 9) == ServerHealth.HEALTHY

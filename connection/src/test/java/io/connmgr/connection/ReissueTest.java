@@ -6,8 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import io.connmgr.discovery.InMemoryRegistry;
-import io.connmgr.discovery.Session;
-import io.connmgr.discovery.SessionCodec;
 import io.connmgr.proto.EchoRequest;
 import io.connmgr.proto.EchoResponse;
 import io.connmgr.proto.EchoServiceGrpc;
@@ -28,7 +26,6 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -48,56 +45,35 @@ class ReissueTest {
   private static final String HOLD = "connmgr.test.v1.EchoService/Hold";
   private static final String ROLE = "querynode";
 
-  private final InMemoryRegistry registry = InMemoryRegistry.create();
-  private final Map<Long, EchoServer> servers = new HashMap<>();
-  private final Map<Long, Long> leases = new HashMap<>();
-  private final List<ConnectionManager> managers = new ArrayList<>();
-  private final List<Server> rawServers = new ArrayList<>();
+  private final TestCluster cluster = new TestCluster(ROLE);
+  private final InMemoryRegistry registry = cluster.registry;
+  private final Map<Long, EchoServer> servers = cluster.servers;
+  private final List<Server> rawServers = cluster.rawServers;
   private final RecordingConnectionListener listener = new RecordingConnectionListener();
 
   @AfterEach
   void tearDown() throws Exception {
-    managers.forEach(ConnectionManager::close);
-    for (ConnectionManager cm : managers) {
-      assertThat(cm.awaitTermination(Duration.ofSeconds(10))).isTrue();
-    }
-    servers.values().forEach(EchoServer::close);
-    for (Server s : rawServers) {
-      s.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-    }
-    registry.close();
+    cluster.close();
   }
 
   private EchoServer server(long id) {
-    EchoServer s = EchoServer.start(id, ROLE);
-    servers.put(id, s);
-    register(id, s.address());
-    return s;
+    return cluster.server(id);
   }
 
   private void register(long id, String address) {
-    long lease = registry.kv().grantLease(Duration.ofSeconds(60));
-    leases.put(id, lease);
-    registry.kv().put(registry.layout().sessionKey(ROLE, id),
-        SessionCodec.encode(Session.builder(ROLE, address).serverId(id).build()), lease);
+    cluster.register(id, address);
   }
 
   private void deregister(long id) {
-    registry.kv().revokeLease(leases.get(id));
+    cluster.deregister(id);
   }
 
   private void markStopping(long id) {
-    String address = servers.get(id).address();
-    registry.kv().put(registry.layout().sessionKey(ROLE, id),
-        SessionCodec.encode(Session.builder(ROLE, address).serverId(id).build().withStopping(true)), leases.get(id));
+    cluster.markStopping(id);
   }
 
   private ConnectionManager manager(ReissuePolicy policy) throws Exception {
-    ConnectionManager cm = ConnectionManager.create(ConnectionOptions.builder(registry).roles(ROLE)
-        .reissue(policy).listener(listener).build());
-    managers.add(cm);
-    cm.start().get(5, TimeUnit.SECONDS);
-    return cm;
+    return cluster.manager(ConnectionOptions.builder(registry).roles(ROLE).reissue(policy).listener(listener));
   }
 
   private static EchoResponse echo(Channel ch) {
