@@ -569,6 +569,23 @@ public final class InMemoryRegistry implements Discovery, Registry {
     }
 
     @Override
+    public CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease) {
+      synchronized (lock) {
+        if (closed) {
+          return CompletableFuture.failedFuture(
+              new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "in-memory registry is closed"));
+        }
+        Stored held = data.get(key);
+        if (held == null || held.lease != lease) {
+          return CompletableFuture.completedFuture(false);
+        }
+        revision++;
+        putLocked(key, value.clone(), lease);
+        return CompletableFuture.completedFuture(true);
+      }
+    }
+
+    @Override
     public CompletableFuture<Void> put(List<String> keys, byte[] value, long lease) {
       synchronized (lock) {
         if (closed || !leases.containsKey(lease)) {

@@ -175,6 +175,33 @@ class EtcdLeadershipTest extends LeadershipConformanceTest {
     }
   }
 
+  /** A leader marking itself Stopping never overwrites an active key another lease holds now. */
+  @Test
+  void theActiveKeyIsRePutOnlyWhileItIsStillOnTheSameLease() throws Exception {
+    ScheduledExecutorService scheduler = Threads.daemonScheduler("connmgr-test-leases");
+    try (Client client = etcd.newClient()) {
+      EtcdLeases leases = new EtcdLeases(client, scheduler);
+      String key = root + "putIfHeld";
+      long mine = leases.grant(10).get(10, TimeUnit.SECONDS);
+      long theirs = leases.grant(10).get(10, TimeUnit.SECONDS);
+      byte[] ours = "ours".getBytes(StandardCharsets.UTF_8);
+      assertThat(leases.putIfHeld(key, ours, mine).get(10, TimeUnit.SECONDS)).isFalse(); // absent
+      assertThat(leases.claim(key, ours, mine).get(10, TimeUnit.SECONDS).acquired()).isTrue();
+      assertThat(leases.putIfHeld(key, "stopping".getBytes(StandardCharsets.UTF_8), mine).get(10, TimeUnit.SECONDS))
+          .isTrue();
+      client.getKVClient().put(ByteSequence.from(key, StandardCharsets.UTF_8),
+          ByteSequence.from("theirs", StandardCharsets.UTF_8), PutOption.builder().withLeaseId(theirs).build())
+          .get(10, TimeUnit.SECONDS); // another server took the key
+      assertThat(leases.putIfHeld(key, ours, mine).get(10, TimeUnit.SECONDS)).isFalse();
+      assertThat(client.getKVClient().get(ByteSequence.from(key, StandardCharsets.UTF_8)).get(10, TimeUnit.SECONDS)
+          .getKvs().get(0).getValue().toString(StandardCharsets.UTF_8)).isEqualTo("theirs");
+      leases.revoke(mine).get(10, TimeUnit.SECONDS);
+      leases.revoke(theirs).get(10, TimeUnit.SECONDS);
+    } finally {
+      scheduler.shutdown();
+    }
+  }
+
   /** Two registrar processes, TTL 2 s: the leader is killed with kill -9, the standby leads within TTL + margin. */
   @Test
   void aStandbyProcessLeadsOnceTheLeaderProcessIsKilled() throws Exception {
@@ -244,6 +271,11 @@ class EtcdLeadershipTest extends LeadershipConformanceTest {
     @Override
     public CompletableFuture<Boolean> release(String key, long lease) {
       return delegate.release(key, lease);
+    }
+
+    @Override
+    public CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease) {
+      return delegate.putIfHeld(key, value, lease);
     }
 
     @Override

@@ -217,6 +217,41 @@ public final class EtcdLeases implements LeaseBackend {
   }
 
   @Override
+  public CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease) {
+    return putIfHeld(EtcdSupport.bytes(key), key, value, lease, 0);
+  }
+
+  /** Reads the key, then puts it if it is still at that mod revision (so still on {@code lease}). */
+  private CompletableFuture<Boolean> putIfHeld(ByteSequence k, String key, byte[] value, long lease, int attempt) {
+    KV kv = client.getKVClient();
+    return kv.get(k).thenCompose(g -> {
+      if (g.getKvs().isEmpty() || g.getKvs().get(0).getLease() != lease) {
+        return CompletableFuture.completedFuture(false);
+      }
+      long mod = g.getKvs().get(0).getModRevision();
+      return kv.txn()
+          .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(mod)))
+          .Then(Op.put(k, ByteSequence.from(value), PutOption.builder().withLeaseId(lease).build()))
+          .commit()
+          .thenCompose(r -> {
+            if (r.isSucceeded()) {
+              return CompletableFuture.completedFuture(true);
+            }
+            if (attempt + 1 >= MAX_CAS_ATTEMPTS) {
+              throw new DiscoveryException(DiscoveryException.Code.CONFLICT,
+                  "could not update " + key + " after " + MAX_CAS_ATTEMPTS + " attempts");
+            }
+            return putIfHeld(k, key, value, lease, attempt + 1); // changed meanwhile: read it again
+          });
+    }).handle((ok, err) -> {
+      if (err != null) {
+        throw EtcdSupport.unavailable("updating " + key, err);
+      }
+      return ok;
+    });
+  }
+
+  @Override
   public CompletableFuture<Void> put(List<String> keys, byte[] value, long lease) {
     Op[] ops = keys.stream()
         .map(key -> Op.put(EtcdSupport.bytes(key), ByteSequence.from(value),

@@ -76,6 +76,13 @@ public interface LeaseBackend {
    */
   AutoCloseable watch(String key, long fromRevision, KeyWatcher watcher);
 
+  /**
+   * Re-puts {@code value} at {@code key} on {@code lease} only if the key is attached to {@code lease} now (compared
+   * atomically with the put): a leader marking itself Stopping never overwrites a key another server took meanwhile.
+   * Completes with whether it did.
+   */
+  CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease);
+
   /** Re-puts {@code value} at each key on {@code lease}. */
   CompletableFuture<Void> put(List<String> keys, byte[] value, long lease);
 

@@ -6,7 +6,6 @@ import io.connmgr.discovery.Registration;
 import io.connmgr.discovery.RegistrationListener;
 import io.connmgr.discovery.Session;
 import io.connmgr.discovery.SessionCodec;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
@@ -416,12 +415,18 @@ public final class SessionRegistration implements Registration {
     }
     Session s = session.withStopping(true);
     session = s;
-    List<String> keys = new ArrayList<>(2);
-    keys.add(s.key());
-    if (active) {
-      keys.add(layout.activeKey(s.role()));
+    byte[] value = SessionCodec.encode(s);
+    CompletableFuture<Void> own = backend.put(List.of(s.key()), value, lease);
+    if (!active) {
+      return own;
     }
-    return backend.put(keys, SessionCodec.encode(s), lease);
+    // the active key only while it is still ours: another server may have taken it before our watch said so
+    String activeKey = layout.activeKey(s.role());
+    return own.thenCompose(ok -> backend.putIfHeld(activeKey, value, lease)).thenAccept(held -> {
+      if (!held) {
+        log.debug("{} not marked Stopping: it is no longer held by {}", activeKey, s);
+      }
+    });
   }
 
   @Override
