@@ -522,6 +522,11 @@ public final class InMemoryRegistry implements Discovery, Registry {
 
     @Override
     public CompletableFuture<Boolean> release(String key, long lease) {
+      return ifHeld(key, lease, () -> deleteLocked(key, null));
+    }
+
+    /** Runs {@code change} (a new revision) if {@code key} is on {@code lease} now; whether it did. */
+    private CompletableFuture<Boolean> ifHeld(String key, long lease, Runnable change) {
       synchronized (lock) {
         if (closed) {
           return CompletableFuture.failedFuture(
@@ -532,7 +537,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
           return CompletableFuture.completedFuture(false);
         }
         revision++;
-        deleteLocked(key, null);
+        change.run();
         return CompletableFuture.completedFuture(true);
       }
     }
@@ -570,19 +575,7 @@ public final class InMemoryRegistry implements Discovery, Registry {
 
     @Override
     public CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease) {
-      synchronized (lock) {
-        if (closed) {
-          return CompletableFuture.failedFuture(
-              new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, "in-memory registry is closed"));
-        }
-        Stored held = data.get(key);
-        if (held == null || held.lease != lease) {
-          return CompletableFuture.completedFuture(false);
-        }
-        revision++;
-        putLocked(key, value.clone(), lease);
-        return CompletableFuture.completedFuture(true);
-      }
+      return ifHeld(key, lease, () -> putLocked(key, value.clone(), lease));
     }
 
     @Override

@@ -25,6 +25,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -140,11 +141,15 @@ public final class EtcdLeases implements LeaseBackend {
 
   @Override
   public CompletableFuture<Boolean> release(String key, long lease) {
-    return release(EtcdSupport.bytes(key), key, lease, 0);
+    return ifHeld(EtcdSupport.bytes(key), key, lease, k -> Op.delete(k, DeleteOption.DEFAULT), "releasing", 0);
   }
 
-  /** Reads the key, then deletes it if it is still at that mod revision (so still on {@code lease}). */
-  private CompletableFuture<Boolean> release(ByteSequence k, String key, long lease, int attempt) {
+  /**
+   * Reads the key, then applies {@code op} if the key is still at that mod revision (so still on {@code lease});
+   * completes with whether it did. A key changed in between is read again.
+   */
+  private CompletableFuture<Boolean> ifHeld(ByteSequence k, String key, long lease, Function<ByteSequence, Op> op,
+      String what, int attempt) {
     KV kv = client.getKVClient();
     return kv.get(k).thenCompose(g -> {
       if (g.getKvs().isEmpty() || g.getKvs().get(0).getLease() != lease) {
@@ -153,7 +158,7 @@ public final class EtcdLeases implements LeaseBackend {
       long mod = g.getKvs().get(0).getModRevision();
       return kv.txn()
           .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(mod)))
-          .Then(Op.delete(k, DeleteOption.DEFAULT))
+          .Then(op.apply(k))
           .commit()
           .thenCompose(r -> {
             if (r.isSucceeded()) {
@@ -161,13 +166,13 @@ public final class EtcdLeases implements LeaseBackend {
             }
             if (attempt + 1 >= MAX_CAS_ATTEMPTS) {
               throw new DiscoveryException(DiscoveryException.Code.CONFLICT,
-                  "could not release " + key + " after " + MAX_CAS_ATTEMPTS + " attempts");
+                  what + " " + key + " failed after " + MAX_CAS_ATTEMPTS + " attempts");
             }
-            return release(k, key, lease, attempt + 1); // re-put meanwhile (Stopping): read it again
+            return ifHeld(k, key, lease, op, what, attempt + 1); // changed meanwhile (Stopping): read it again
           });
     }).handle((ok, err) -> {
       if (err != null) {
-        throw EtcdSupport.unavailable("releasing " + key, err);
+        throw EtcdSupport.unavailable(what + " " + key, err);
       }
       return ok;
     });
@@ -218,37 +223,8 @@ public final class EtcdLeases implements LeaseBackend {
 
   @Override
   public CompletableFuture<Boolean> putIfHeld(String key, byte[] value, long lease) {
-    return putIfHeld(EtcdSupport.bytes(key), key, value, lease, 0);
-  }
-
-  /** Reads the key, then puts it if it is still at that mod revision (so still on {@code lease}). */
-  private CompletableFuture<Boolean> putIfHeld(ByteSequence k, String key, byte[] value, long lease, int attempt) {
-    KV kv = client.getKVClient();
-    return kv.get(k).thenCompose(g -> {
-      if (g.getKvs().isEmpty() || g.getKvs().get(0).getLease() != lease) {
-        return CompletableFuture.completedFuture(false);
-      }
-      long mod = g.getKvs().get(0).getModRevision();
-      return kv.txn()
-          .If(new Cmp(k, Cmp.Op.EQUAL, CmpTarget.modRevision(mod)))
-          .Then(Op.put(k, ByteSequence.from(value), PutOption.builder().withLeaseId(lease).build()))
-          .commit()
-          .thenCompose(r -> {
-            if (r.isSucceeded()) {
-              return CompletableFuture.completedFuture(true);
-            }
-            if (attempt + 1 >= MAX_CAS_ATTEMPTS) {
-              throw new DiscoveryException(DiscoveryException.Code.CONFLICT,
-                  "could not update " + key + " after " + MAX_CAS_ATTEMPTS + " attempts");
-            }
-            return putIfHeld(k, key, value, lease, attempt + 1); // changed meanwhile: read it again
-          });
-    }).handle((ok, err) -> {
-      if (err != null) {
-        throw EtcdSupport.unavailable("updating " + key, err);
-      }
-      return ok;
-    });
+    return ifHeld(EtcdSupport.bytes(key), key, lease,
+        k -> Op.put(k, ByteSequence.from(value), PutOption.builder().withLeaseId(lease).build()), "updating", 0);
   }
 
   @Override
