@@ -7,6 +7,7 @@ module io.connmgr.testservers {
   requires io.grpc.netty;
   requires io.grpc.stub;
   requires io.netty.common;
+  requires io.netty.handler;              // SslContextBuilder for the TLS clients of LocalEtcd and EchoServer
   requires io.netty.transport;
   requires io.netty.transport.classes.epoll;
   requires java.net.http;                 // etcd /health polls

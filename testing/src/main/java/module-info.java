@@ -6,6 +6,8 @@ module io.connmgr.testing {
   requires io.grpc;                       // channelz, for the leak check
   requires awaitility;                    // automatic module (no Automatic-Module-Name)
   requires org.slf4j;
+  requires org.bouncycastle.pkix;       // TestPki
+  requires org.bouncycastle.provider;
 
   exports io.connmgr.testing;
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.connmgr.agent.internal.AgentConfig;
+import io.connmgr.testing.TestPki;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -77,14 +78,48 @@ class AgentConfigTest {
   }
 
   @Test
-  void tlsFilesMustExistAndGoWithHttps() throws Exception {
-    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + dir.resolve("ca.pem"), Map.of()))
-        .hasMessage("tls.ca (agent option tls.ca): cannot read " + dir.resolve("ca.pem"));
-    Path ca = Files.writeString(dir.resolve("ca.pem"), "x");
-    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + ca + ";tls.cert=" + ca, Map.of()))
+  void tlsFilesMustBeUsableAndGoWithHttps() throws Exception {
+    Path missing = dir.resolve("ca.pem");
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + missing + ";etcd=https://etcd:2379", Map.of()))
+        .hasMessage("tls.ca (agent option tls.ca): cannot read " + missing + " (no such file)");
+    Path notPem = Files.writeString(dir.resolve("x.pem"), "x");
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + notPem + ";etcd=https://etcd:2379", Map.of()))
+        .hasMessage("tls.ca (agent option tls.ca): " + notPem
+            + " is not a PEM file (no -----BEGIN CERTIFICATE----- block)");
+    TestPki pki = TestPki.create(dir, "ca");
+    TestPki.Issued app = pki.client("app");
+    Path ca = pki.caFile();
+    assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + ca + ";tls.cert=" + app.cert(), Map.of()))
         .hasMessage("tls.key (default): required with tls.cert");
     assertThatThrownBy(() -> AgentConfig.load("tls.ca=" + ca, Map.of()))
         .hasMessage("etcd (default): TLS is configured, so every URL must be https://");
-    assertThat(AgentConfig.load("tls.ca=" + ca + ";etcd=https://etcd:2379", Map.of()).tlsCa()).isEqualTo(ca);
+    assertThatThrownBy(() -> AgentConfig.load("etcd=https://etcd:2379;tls.ca=" + ca + ";tls.cert=" + app.cert()
+        + ";tls.key=" + pki.server("other").key(), Map.of()))
+        .hasMessageStartingWith("tls.key (agent option tls.key): ")
+        .hasMessageContaining("does not belong to the certificate in " + app.cert());
+    AgentConfig c = AgentConfig.load("tls.ca=" + ca + ";tls.cert=" + app.cert() + ";tls.key=" + app.key()
+        + ";etcd=https://etcd:2379", Map.of());
+    assertThat(c.tlsCa()).isEqualTo(ca);
+    assertThat(c.tlsKey()).isEqualTo(app.key());
+  }
+
+  @Test
+  void etcdUserWithAPasswordFileOrTheEnvironmentNeverPrinted() throws Exception {
+    Path pw = Files.writeString(dir.resolve("pw"), "s3cret-pw\n");
+    AgentConfig c = AgentConfig.load("user=reader;password.file=" + pw, Map.of());
+    assertThat(c.user()).isEqualTo("reader");
+    assertThat(new String(c.password())).isEqualTo("s3cret-pw");
+    assertThat(c.toString()).doesNotContain("s3cret").contains("user=reader, password=(set)");
+    assertThat(new String(AgentConfig.load("user=reader", Map.of("CONNMGR_ETCD_PASSWORD", "env-pw")).password()))
+        .isEqualTo("env-pw");
+    assertThat(AgentConfig.load(null, Map.of("CONNMGR_ETCD_PASSWORD", "env-pw")).password()).isNull();
+    assertThatThrownBy(() -> AgentConfig.load("user=reader", Map.of()))
+        .hasMessage("password.file (default): user reader needs a password: set password.file or the environment "
+            + "variable CONNMGR_ETCD_PASSWORD");
+    assertThatThrownBy(() -> AgentConfig.load("password.file=" + pw, Map.of()))
+        .hasMessage("user (default): required with password.file");
+    Path none = dir.resolve("none");
+    assertThatThrownBy(() -> AgentConfig.load("user=reader;password.file=" + none, Map.of()))
+        .hasMessage("password.file (agent option password.file): cannot read " + none + " (no such file)");
   }
 }

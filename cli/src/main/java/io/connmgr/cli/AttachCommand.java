@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
@@ -36,8 +37,11 @@ final class AttachCommand implements Callable<Integer> {
   String roles;
 
   @Option(names = "--options", paramLabel = "KEY=VALUE;...",
-      description = "further agent options (log, retry.initial, retry.max, tls.ca, tls.cert, tls.key, config)")
+      description = "further agent options (log, retry.initial, retry.max, config, ...)")
   String options;
+
+  @Mixin
+  EtcdSecurity security = new EtcdSecurity();
 
   @Option(names = "--agent-jar", paramLabel = "PATH",
       description = "the agent jar (default: the one this build made, agent/target/connmgr-agent.jar)")
@@ -56,6 +60,7 @@ final class AttachCommand implements Callable<Integer> {
     add(parts, "root", root);
     add(parts, "roles", roles);
     add(parts, "targets", targets.isEmpty() ? null : String.join(",", targets));
+    parts.addAll(security.agentOptions()); // the password travels only as a file name (or the JVM's own environment)
     if (options != null && !options.isBlank()) {
       parts.add(options);
     }

@@ -94,7 +94,7 @@ final class ClusterCommand implements Callable<Integer> {
       try {
         snap = d.snapshot(role).get(etcd.timeoutSeconds, TimeUnit.SECONDS);
       } catch (ExecutionException | TimeoutException e) {
-        throw new CliException("cannot reach etcd at " + etcd.etcd + " (" + Errors.oneLine(e) + ")");
+        throw etcd.failure(e);
       }
       Map<String, RoleView> roles = group(snap, d.layout());
 

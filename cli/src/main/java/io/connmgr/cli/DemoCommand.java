@@ -43,6 +43,7 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -66,6 +67,9 @@ final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--etcd", paramLabel = "URL", description = "use this etcd instead of the embedded registry")
   String etcdUrl;
+
+  @Mixin
+  EtcdSecurity security = new EtcdSecurity();
 
   @Option(names = "--spawn-etcd", description = "start a local etcd process (needs the etcd binary) and use it")
   boolean spawnEtcd;
@@ -119,8 +123,13 @@ final class DemoCommand implements Callable<Integer> {
           etcd.start();
           url = etcd.clientEndpoint(0);
         }
-        EtcdDiscovery e = EtcdDiscovery.builder().endpoints(url).root("connmgr-demo/" + System.nanoTime() + "/")
-            .build();
+        EtcdDiscovery.Builder eb = EtcdDiscovery.builder().endpoints(url).root("connmgr-demo/" + System.nanoTime() + "/");
+        try {
+          security.apply(eb, System.getenv());
+        } catch (IllegalArgumentException ex) {
+          throw new IllegalArgumentException(EtcdSecurity.optionNames(ex.getMessage()), ex);
+        }
+        EtcdDiscovery e = eb.build();
         resources.add(e);
         discovery = e;
         registry = e;

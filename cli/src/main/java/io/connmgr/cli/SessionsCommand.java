@@ -37,7 +37,7 @@ final class SessionsCommand implements Callable<Integer> {
       try {
         snap = d.snapshot(role).get(etcd.timeoutSeconds, TimeUnit.SECONDS);
       } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-        throw new CliException("cannot reach etcd at " + etcd.etcd + " (" + Errors.oneLine(e) + ")");
+        throw etcd.failure(e);
       }
       PrintWriter out = spec.commandLine().getOut();
       if (json) {

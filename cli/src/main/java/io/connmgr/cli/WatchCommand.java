@@ -1,6 +1,7 @@
 package io.connmgr.cli;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import io.connmgr.discovery.DiscoveryException;
 import io.connmgr.discovery.EtcdDiscovery;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
@@ -51,6 +52,7 @@ final class WatchCommand implements Callable<Integer> {
     Runtime.getRuntime().addShutdownHook(hook);
     try {
       CompletableFuture<Void> synced = new CompletableFuture<>();
+      java.util.concurrent.atomic.AtomicReference<Throwable> startError = new java.util.concurrent.atomic.AtomicReference<>();
       java.util.concurrent.atomic.AtomicBoolean header = new java.util.concurrent.atomic.AtomicBoolean(json);
       Subscription sub = d.subscribe(role, new SessionListener() {
         @Override
@@ -84,6 +86,10 @@ final class WatchCommand implements Callable<Integer> {
         @Override
         public void onDisconnected(Throwable cause) {
           if (!synced.isDone()) {
+            startError.compareAndSet(null, cause);
+            if (cause instanceof DiscoveryException de && de.code() != DiscoveryException.Code.UNAVAILABLE) {
+              synced.completeExceptionally(cause); // refused credentials or permission: waiting will not help
+            }
             return; // reported once, as the start-up error
           }
           err.println("connmgr: lost etcd (" + Errors.oneLine(cause) + "); retrying");
@@ -95,7 +101,12 @@ final class WatchCommand implements Callable<Integer> {
         synced.get(etcd.timeoutSeconds, TimeUnit.SECONDS);
       } catch (java.util.concurrent.TimeoutException e) {
         sub.close();
-        throw new CliException("cannot reach etcd at " + etcd.etcd + " within " + etcd.timeoutSeconds + "s");
+        Throwable why = startError.get();
+        throw new CliException("cannot reach etcd at " + etcd.etcd + " within " + etcd.timeoutSeconds + "s"
+            + (why == null ? "" : " (" + Errors.oneLine(why) + ")"));
+      } catch (java.util.concurrent.ExecutionException e) {
+        sub.close();
+        throw new CliException("etcd at " + etcd.etcd + " refused: " + Errors.oneLine(e));
       }
       stop.await();
       sub.close();

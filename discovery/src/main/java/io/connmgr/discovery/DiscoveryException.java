@@ -29,7 +29,14 @@ public class DiscoveryException extends RuntimeException {
     /** The active key of an exclusive role holds a value that is not a valid session. Retriable. */
     LEADER_MALFORMED,
     /** The active key names a server whose own session key is gone. Retriable. */
-    LEADER_GONE
+    LEADER_GONE,
+    /**
+     * etcd refused the credentials: a wrong user name or password, or authentication is enabled and none were given.
+     * Not retriable without a configuration change.
+     */
+    UNAUTHENTICATED,
+    /** etcd authenticated the user but its roles do not allow the request on that key. */
+    PERMISSION_DENIED
   }
 
   private final Code code;

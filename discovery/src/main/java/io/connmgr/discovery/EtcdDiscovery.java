@@ -6,20 +6,26 @@ import io.connmgr.discovery.internal.EtcdLeases;
 import io.connmgr.discovery.internal.EtcdSubscription;
 import io.connmgr.discovery.internal.EtcdSupport;
 import io.connmgr.discovery.internal.LeaderRead;
+import io.connmgr.discovery.internal.PemFiles;
 import io.connmgr.discovery.internal.RawKeyValue;
 import io.connmgr.discovery.internal.SessionRegistration;
 import io.connmgr.discovery.internal.RoleFilter;
 import io.connmgr.discovery.internal.SessionTable;
 import io.connmgr.discovery.internal.Threads;
+import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
 import io.etcd.jetcd.ClientBuilder;
 import io.etcd.jetcd.KV;
 import io.etcd.jetcd.options.GetOption;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -62,19 +68,23 @@ public final class EtcdDiscovery implements Discovery, Registry {
         .endpoints(b.endpoints.toArray(URI[]::new))
         .connectTimeout(b.connectTimeout)
         .waitForReady(false);
-    if (b.tlsCa != null) {
+    if (b.tlsFiles != null) {
       try {
         cb.sslContext(ssl -> {
-          ssl.trustManager(b.tlsCa.toFile());
-          if (b.tlsCert != null) {
-            ssl.keyManager(b.tlsCert.toFile(), b.tlsKey.toFile());
+          if (b.tlsTrust != null) {
+            ssl.trustManager(b.tlsTrust.toArray(X509Certificate[]::new));
+          }
+          if (b.tlsKey != null) {
+            ssl.keyManager(b.tlsKey, b.tlsChain.toArray(X509Certificate[]::new));
           }
         });
       } catch (SSLException | RuntimeException e) {
         scheduler.shutdown();
-        throw new IllegalArgumentException("tls: cannot use " + b.tlsCa + (b.tlsCert != null ? ", " + b.tlsCert
-            + ", " + b.tlsKey : "") + ": " + e.getMessage(), e);
+        throw new IllegalArgumentException("tls: cannot use " + b.tlsFiles + ": " + e.getMessage(), e);
       }
+    }
+    if (b.user != null) {
+      cb.user(ByteSequence.from(b.user, StandardCharsets.UTF_8)).password(ByteSequence.from(b.password));
     }
     this.client = cb.build();
   }
@@ -219,38 +229,113 @@ public final class EtcdDiscovery implements Discovery, Registry {
     private Duration initialBackoff = Duration.ofMillis(100);
     private Duration maxBackoff = Duration.ofSeconds(5);
     private Duration connectTimeout = Duration.ofSeconds(3);
-    private Path tlsCa;
-    private Path tlsCert;
-    private Path tlsKey;
+    private List<X509Certificate> tlsTrust;
+    private List<X509Certificate> tlsChain;
+    private PrivateKey tlsKey;
+    private String tlsFiles;
+    private String user;
+    private byte[] password;
 
     private Builder() {}
 
     /**
-     * TLS to etcd ({@code https://} endpoints): the CA certificate that signed etcd's, and optionally a client
-     * certificate and its PKCS#8 private key (PEM files) for etcd's {@code --client-cert-auth}.
+     * TLS to etcd ({@code https://} endpoints): the CA certificate(s) that signed etcd's, and optionally a client
+     * certificate and its private key for etcd's {@code --client-cert-auth}. PEM files; keys as unencrypted PKCS#8
+     * ({@code BEGIN PRIVATE KEY}, what openssl 3 writes), PKCS#1 RSA ({@code BEGIN RSA PRIVATE KEY}) or SEC1 EC
+     * ({@code BEGIN EC PRIVATE KEY}, what cfssl writes). The files are read here, once: a changed file takes effect
+     * in a new discovery. With client-certificate authentication and etcd's authentication enabled, etcd takes the
+     * certificate's CN as the user when no {@link #auth user} is given.
      *
      * @param caFile   required
      * @param certFile may be {@code null}; then {@code keyFile} must be too
      * @param keyFile  may be {@code null}; then {@code certFile} must be too
-     * @throws IllegalArgumentException naming {@code tls.ca}, {@code tls.cert} or {@code tls.key} if a file cannot be
-     *     read, or if only one of the certificate and the key is given
+     * @throws IllegalArgumentException naming {@code tls.ca}, {@code tls.cert} or {@code tls.key} and the file, if a
+     *     file cannot be read, is not a certificate or a key in a format read here, the certificate has expired or is
+     *     not yet valid, the key does not belong to the certificate, or only one of the certificate and the key is given
      */
     public Builder tls(Path caFile, Path certFile, Path keyFile) {
-      this.tlsCa = readable("tls.ca", Objects.requireNonNull(caFile, "tls.ca"));
+      Objects.requireNonNull(caFile, "tls.ca");
       if ((certFile == null) != (keyFile == null)) {
         throw new IllegalArgumentException(certFile == null ? "tls.cert: required with tls.key"
             : "tls.key: required with tls.cert");
       }
-      this.tlsCert = certFile == null ? null : readable("tls.cert", certFile);
-      this.tlsKey = keyFile == null ? null : readable("tls.key", keyFile);
+      List<X509Certificate> trust = PemFiles.certificates("tls.ca", caFile);
+      List<X509Certificate> chain = null;
+      PrivateKey key = null;
+      if (certFile != null) {
+        chain = PemFiles.identityChain("tls.cert", certFile, Instant.now());
+        key = PemFiles.privateKey("tls.key", keyFile);
+        PemFiles.checkPair("tls.key", keyFile, key, certFile, chain.get(0));
+      }
+      this.tlsTrust = trust;
+      this.tlsChain = chain;
+      this.tlsKey = key;
+      this.tlsFiles = caFile + (certFile != null ? ", " + certFile + ", " + keyFile : "");
       return this;
     }
 
-    private static Path readable(String field, Path file) {
-      if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
-        throw new IllegalArgumentException(field + ": cannot read " + file);
+    /**
+     * etcd authentication as {@code user} with {@code password} (etcd's {@code auth enable}). The password is copied
+     * (clear your array afterwards if you like) and never appears in a log line, an exception message or a
+     * {@code toString()}.
+     *
+     * @throws IllegalArgumentException naming {@code user} or {@code password} if one is empty
+     */
+    public Builder auth(String user, char[] password) {
+      Objects.requireNonNull(user, "user");
+      Objects.requireNonNull(password, "password");
+      if (user.isEmpty()) {
+        throw new IllegalArgumentException("user: must not be empty");
       }
-      return file;
+      if (password.length == 0) {
+        throw new IllegalArgumentException("password: must not be empty (user " + user + ")");
+      }
+      java.nio.ByteBuffer bytes = StandardCharsets.UTF_8.encode(java.nio.CharBuffer.wrap(password));
+      byte[] copy = new byte[bytes.remaining()];
+      bytes.get(copy);
+      this.user = user;
+      this.password = copy;
+      return this;
+    }
+
+    /**
+     * {@link #auth(String, char[])} with the password read from a file (its first line; a trailing newline is not
+     * part of it).
+     *
+     * @throws IllegalArgumentException naming {@code password-file} and the file if it cannot be read or its first
+     *     line is empty
+     */
+    public Builder auth(String user, Path passwordFile) {
+      return auth(user, readPasswordFile(passwordFile));
+    }
+
+    /**
+     * The first line of a password file, for {@link #auth(String, char[])}.
+     *
+     * @throws IllegalArgumentException naming {@code password-file} and the file if it cannot be read or its first
+     *     line is empty
+     */
+    public static char[] readPasswordFile(Path passwordFile) {
+      Objects.requireNonNull(passwordFile, "password-file");
+      String text;
+      try {
+        text = Files.readString(passwordFile, StandardCharsets.UTF_8);
+      } catch (java.nio.file.NoSuchFileException e) {
+        throw new IllegalArgumentException("password-file: cannot read " + passwordFile + " (no such file)", e);
+      } catch (java.nio.file.AccessDeniedException e) {
+        throw new IllegalArgumentException("password-file: cannot read " + passwordFile + " (permission denied)", e);
+      } catch (java.io.IOException | RuntimeException e) {
+        throw new IllegalArgumentException("password-file: cannot read " + passwordFile + " ("
+            + e.getClass().getSimpleName() + ")", e);
+      }
+      int end = 0;
+      while (end < text.length() && text.charAt(end) != '\n' && text.charAt(end) != '\r') {
+        end++;
+      }
+      if (end == 0) {
+        throw new IllegalArgumentException("password-file: " + passwordFile + " is empty");
+      }
+      return text.substring(0, end).toCharArray();
     }
 
     /**
@@ -329,8 +414,14 @@ public final class EtcdDiscovery implements Discovery, Registry {
       if (endpoints.isEmpty()) {
         throw new IllegalArgumentException("endpoints: at least one etcd URL is required, e.g. http://127.0.0.1:2379");
       }
-      if (tlsCa != null && endpoints.stream().anyMatch(u -> !u.getScheme().equals("https"))) {
+      if (tlsTrust != null && endpoints.stream().anyMatch(u -> !u.getScheme().equals("https"))) {
         throw new IllegalArgumentException("endpoints: TLS is configured (tls.ca) but not every endpoint is https://");
+      }
+      if (tlsTrust == null && endpoints.stream().anyMatch(u -> u.getScheme().equals("https"))) {
+        if (endpoints.stream().anyMatch(u -> !u.getScheme().equals("https"))) {
+          throw new IllegalArgumentException("endpoints: mixes http:// and https:// URLs");
+        }
+        tlsFiles = "the JDK's trusted CAs";
       }
       return new EtcdDiscovery(this);
     }

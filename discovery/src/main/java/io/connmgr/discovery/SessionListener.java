@@ -26,7 +26,10 @@ public abstract class SessionListener {
 
   /**
    * The connection to the backend was lost; the subscription retries by itself with backoff and emits what it missed
-   * when it is back. Already known sessions stay as they are meanwhile.
+   * when it is back. Already known sessions stay as they are meanwhile. For etcd, {@code cause} is a
+   * {@link DiscoveryException} whose code says whether etcd was unreachable ({@code UNAVAILABLE}, a TLS failure
+   * included) or refused the credentials ({@code UNAUTHENTICATED}) or the request ({@code PERMISSION_DENIED}); the
+   * subscription retries in every case, since credentials and permissions can be fixed on the server.
    */
   public void onDisconnected(Throwable cause) {}
 

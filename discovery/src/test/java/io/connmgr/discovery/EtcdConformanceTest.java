@@ -32,7 +32,11 @@ class EtcdConformanceTest extends DiscoveryConformanceTest {
 
   @Override
   protected Backend newBackend(String root) {
-    EtcdDiscovery discovery = EtcdDiscovery.builder().endpoints(etcd.clientEndpoints()).root(root).build();
+    return backend(EtcdDiscovery.builder().endpoints(etcd.clientEndpoints()).root(root).build(), writer, root);
+  }
+
+  /** A backend reading through {@code discovery} and writing raw keys through {@code writer}. */
+  static Backend backend(EtcdDiscovery discovery, Client writer, String root) {
     return new Backend() {
       @Override
       public Discovery discovery() {

@@ -112,11 +112,28 @@ public final class EchoServer implements AutoCloseable {
   private final Server server;
   private final int port;
   private volatile String lastServerIdHeader;
+  private volatile String lastClientCommonName;
   /** The share of EchoService calls failed with {@link #injected} (0: none). */
   private volatile double failShare;
   private volatile Status injected = Status.INTERNAL;
 
+  /**
+   * TLS for an echo server: its certificate chain and key (PEM), and optionally the CA whose client certificates it
+   * requires (mutual TLS); {@code clientCa == null} asks for no client certificate.
+   */
+  public record Tls(java.nio.file.Path cert, java.nio.file.Path key, java.nio.file.Path clientCa) {
+    /** Checks the two required files are given. */
+    public Tls {
+      Objects.requireNonNull(cert, "cert");
+      Objects.requireNonNull(key, "key");
+    }
+  }
+
   private EchoServer(long serverId, String serverName, int requestedPort, Consumer<String> onAppend) {
+    this(serverId, serverName, requestedPort, onAppend, null);
+  }
+
+  private EchoServer(long serverId, String serverName, int requestedPort, Consumer<String> onAppend, Tls tls) {
     if (requestedPort < 0 || requestedPort > 65_535) {
       throw new IllegalArgumentException("port out of range: " + requestedPort);
     }
@@ -136,7 +153,7 @@ public final class EchoServer implements AutoCloseable {
         new DefaultThreadFactory("echo-server-" + serverId + "-boss", true), ioHandlers.get());
     this.workerGroup = new MultiThreadIoEventLoopGroup(Math.max(1, Runtime.getRuntime().availableProcessors()),
         new DefaultThreadFactory("echo-server-" + serverId + "-worker", true), ioHandlers.get());
-    this.server = NettyServerBuilder.forAddress(new InetSocketAddress(HOST, requestedPort))
+    this.server = NettyServerBuilder.forAddress(new InetSocketAddress(HOST, requestedPort), credentials(tls))
         .bossEventLoopGroup(bossGroup)
         .workerEventLoopGroup(workerGroup)
         .channelFactory(() -> trackChildren(epoll ? new EpollServerSocketChannel() : new NioServerSocketChannel()))
@@ -167,6 +184,33 @@ public final class EchoServer implements AutoCloseable {
     this.port = server.getPort();
     log.debug("echo server {} ({}) listening on {} ({})", serverId, this.serverName, address(),
         epoll ? "epoll" : "nio");
+  }
+
+  private static io.grpc.ServerCredentials credentials(Tls tls) {
+    if (tls == null) {
+      return io.grpc.InsecureServerCredentials.create();
+    }
+    try {
+      io.grpc.TlsServerCredentials.Builder b = io.grpc.TlsServerCredentials.newBuilder()
+          .keyManager(tls.cert().toFile(), tls.key().toFile());
+      if (tls.clientCa() != null) {
+        b.trustManager(tls.clientCa().toFile()).clientAuth(io.grpc.TlsServerCredentials.ClientAuth.REQUIRE);
+      }
+      return b.build();
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the echo server's TLS files " + tls, e);
+    }
+  }
+
+  /**
+   * Starts a server with TLS on {@code 127.0.0.1:port} ({@code 0}: a free port); with {@link Tls#clientCa()} it
+   * requires client certificates signed by that CA. Passing the port of a stopped server restarts it there, with the
+   * certificate given now (a rotation).
+   *
+   * @throws UncheckedIOException if the server cannot bind or read its files
+   */
+  public static EchoServer start(long serverId, String serverName, int port, Tls tls) {
+    return new EchoServer(serverId, serverName, port, null, Objects.requireNonNull(tls, "tls"));
   }
 
   /**
@@ -268,6 +312,11 @@ public final class EchoServer implements AutoCloseable {
    */
   public String lastServerIdHeader() {
     return lastServerIdHeader;
+  }
+
+  /** The CN of the client certificate of the last EchoService call over mutual TLS, or {@code null}. */
+  public String lastClientCommonName() {
+    return lastClientCommonName;
   }
 
   /** The health service's status manager: {@code SERVING} for {@code ""} and the echo service at start. */
@@ -539,6 +588,21 @@ public final class EchoServer implements AutoCloseable {
     }
   }
 
+  private static String commonName(javax.net.ssl.SSLSession ssl) {
+    try {
+      java.security.cert.Certificate[] peer = ssl.getPeerCertificates();
+      String dn = ((java.security.cert.X509Certificate) peer[0]).getSubjectX500Principal().getName();
+      for (String part : dn.split(",")) {
+        if (part.startsWith("CN=")) {
+          return part.substring(3);
+        }
+      }
+      return dn;
+    } catch (javax.net.ssl.SSLPeerUnverifiedException e) {
+      return null;
+    }
+  }
+
   /** Records and checks the {@code serverid} header (Milvus semantics). */
   private final class ServerIdInterceptor implements ServerInterceptor {
 
@@ -548,6 +612,10 @@ public final class EchoServer implements AutoCloseable {
       String header = headers.get(SERVER_ID_HEADER);
       if (EchoServiceGrpc.SERVICE_NAME.equals(call.getMethodDescriptor().getServiceName())) {
         lastServerIdHeader = header;
+        javax.net.ssl.SSLSession ssl = call.getAttributes().get(io.grpc.Grpc.TRANSPORT_ATTR_SSL_SESSION);
+        if (ssl != null) {
+          lastClientCommonName = commonName(ssl);
+        }
       }
       if (header != null && !isThisServer(header)) {
         call.close(Status.FAILED_PRECONDITION.withDescription(

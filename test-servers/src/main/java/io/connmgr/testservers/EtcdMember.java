@@ -50,6 +50,9 @@ final class EtcdMember {
     final String name;
     final int clientPort;
     final int peerPort;
+    /** Plain-http port for {@code /health} when clients must use TLS (0: health on the client URL). */
+    final int metricsPort;
+    private final LocalEtcd.Security security;
     final Path dataDir;
     final Path logFile;
     private final List<String> command;
@@ -58,14 +61,16 @@ final class EtcdMember {
     private volatile Process process;
     private volatile boolean paused;
 
-    EtcdMember(int index, int clientPort, int peerPort, Path root) {
+    EtcdMember(int index, int clientPort, int peerPort, int metricsPort, LocalEtcd.Security security, Path root) {
         this.index = index;
         this.name = "m" + index;
         this.clientPort = clientPort;
         this.peerPort = peerPort;
+        this.metricsPort = metricsPort;
+        this.security = security;
         this.dataDir = root.resolve(name);
         this.logFile = root.resolve(name + ".log");
-        this.healthUri = URI.create(clientUrl() + "/health");
+        this.healthUri = URI.create((security.tls() ? "http://127.0.0.1:" + metricsPort : clientUrl()) + "/health");
         this.command = new ArrayList<>();
     }
 
@@ -88,10 +93,19 @@ final class EtcdMember {
                 "--election-timeout", "100",
                 "--logger", "zap",
                 "--log-outputs", "stderr"));
+        if (security.tls()) {
+            command.addAll(List.of(
+                    "--cert-file", security.serverCert().toString(),
+                    "--key-file", security.serverKey().toString(),
+                    "--listen-metrics-urls", "http://127.0.0.1:" + metricsPort));
+            if (security.clientCertAuth()) {
+                command.addAll(List.of("--client-cert-auth", "--trusted-ca-file", security.caFile().toString()));
+            }
+        }
     }
 
     String clientUrl() {
-        return "http://127.0.0.1:" + clientPort;
+        return (security.tls() ? "https" : "http") + "://127.0.0.1:" + clientPort;
     }
 
     String peerUrl() {

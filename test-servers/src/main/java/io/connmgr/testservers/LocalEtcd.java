@@ -70,7 +70,44 @@ public final class LocalEtcd implements AutoCloseable {
     private static final long POLL_NANOS = TimeUnit.MILLISECONDS.toNanos(20);
     private static final int MESSAGE_LOG_LINES = 30;
 
+    /** The user with etcd's {@code root} role when {@link Security#authPrefix()} is set. */
+    public static final String ROOT = "root";
+    /** A user whose only role grants READ on {@link Security#authPrefix()}. */
+    public static final String READER = "reader";
+    /** A user whose only role grants READWRITE on {@link Security#authPrefix()}. */
+    public static final String WRITER = "writer";
+
+    /**
+     * TLS and authentication of a cluster's client URLs (peers stay plain http on loopback).
+     *
+     * @param caFile         the CA that signed {@code serverCert} and {@code clientCert}; with
+     *                       {@code clientCertAuth}, etcd trusts client certificates it signed
+     * @param serverCert     the members' certificate (SANs {@code localhost}, {@code 127.0.0.1}), or {@code null}
+     *                       for plain http
+     * @param serverKey      its key
+     * @param clientCertAuth etcd's {@code --client-cert-auth}: clients must present a certificate signed by
+     *                       {@code caFile}
+     * @param clientCert     the certificate this class's own clients present ({@link #newClient()}), or {@code null}
+     * @param clientKey      its key
+     * @param authPrefix     with a value, etcd authentication is enabled at the first start: users {@link #ROOT},
+     *                       {@link #READER} (READ on this prefix) and {@link #WRITER} (READWRITE on it), with random
+     *                       passwords ({@link #password(String)}); {@code null} for none
+     */
+    public record Security(Path caFile, Path serverCert, Path serverKey, boolean clientCertAuth, Path clientCert,
+            Path clientKey, String authPrefix) {
+
+        /** Plain http, no authentication. */
+        public static final Security NONE = new Security(null, null, null, false, null, null, null);
+
+        /** Whether clients use TLS. */
+        public boolean tls() {
+            return serverCert != null;
+        }
+    }
+
     private final int size;
+    private final Security security;
+    private final java.util.Map<String, String> passwords;
     private final Object lock = new Object();
 
     /** The started cluster, or null. Written only under {@link #lock}. */
@@ -111,8 +148,24 @@ public final class LocalEtcd implements AutoCloseable {
         }
     }
 
-    private LocalEtcd(int size) {
+    private LocalEtcd(int size, Security security) {
         this.size = size;
+        this.security = Objects.requireNonNull(security, "security");
+        if (security.authPrefix() != null && security.authPrefix().isEmpty()) {
+            throw new IllegalArgumentException("authPrefix: must not be empty");
+        }
+        if (security.clientCertAuth() && !security.tls()) {
+            throw new IllegalArgumentException("clientCertAuth: needs serverCert (TLS)");
+        }
+        java.security.SecureRandom random = new java.security.SecureRandom();
+        this.passwords = java.util.Map.of(ROOT, randomPassword(random), READER, randomPassword(random), WRITER,
+                randomPassword(random));
+    }
+
+    private static String randomPassword(java.security.SecureRandom random) {
+        byte[] b = new byte[12];
+        random.nextBytes(b);
+        return "pw-" + java.util.HexFormat.of().formatHex(b);
     }
 
     /**
@@ -123,7 +176,7 @@ public final class LocalEtcd implements AutoCloseable {
      * @return a new, not yet started cluster of one member
      */
     public static LocalEtcd singleMember() {
-        return new LocalEtcd(1);
+        return new LocalEtcd(1, Security.NONE);
     }
 
     /**
@@ -139,7 +192,43 @@ public final class LocalEtcd implements AutoCloseable {
         if (n < 1) {
             throw new IllegalArgumentException("an etcd cluster needs at least 1 member, got " + n);
         }
-        return new LocalEtcd(n);
+        return new LocalEtcd(n, Security.NONE);
+    }
+
+    /**
+     * A cluster of {@code n} members with TLS and/or authentication. Nothing is started until {@link #start()}.
+     *
+     * <p>Thread-safe.
+     *
+     * @param n        number of members, at least 1
+     * @param security TLS files and whether to enable client-certificate and password authentication
+     * @return a new, not yet started cluster
+     * @throws IllegalArgumentException if {@code n < 1}, or {@code clientCertAuth} without TLS
+     */
+    public static LocalEtcd members(int n, Security security) {
+        if (n < 1) {
+            throw new IllegalArgumentException("an etcd cluster needs at least 1 member, got " + n);
+        }
+        return new LocalEtcd(n, security);
+    }
+
+    /** This cluster's TLS and authentication settings. */
+    public Security security() {
+        return security;
+    }
+
+    /**
+     * The password of {@link #ROOT}, {@link #READER} or {@link #WRITER} (random per instance; meaningful when
+     * {@link Security#authPrefix()} is set).
+     *
+     * @throws IllegalArgumentException for another user
+     */
+    public String password(String user) {
+        String pw = passwords.get(user);
+        if (pw == null) {
+            throw new IllegalArgumentException("no password for user " + user + "; known: " + passwords.keySet());
+        }
+        return pw;
     }
 
     /**
@@ -167,7 +256,8 @@ public final class LocalEtcd implements AutoCloseable {
                 return;
             }
             Path binary = locateBinary();
-            int[] ports = freePorts(2 * size);
+            int perMember = security.tls() ? 3 : 2;
+            int[] ports = freePorts(perMember * size);
             Path root;
             try {
                 root = Files.createTempDirectory("connmgr-etcd");
@@ -176,7 +266,8 @@ public final class LocalEtcd implements AutoCloseable {
             }
             List<EtcdMember> members = new ArrayList<>(size);
             for (int i = 0; i < size; i++) {
-                members.add(new EtcdMember(i, ports[2 * i], ports[2 * i + 1], root));
+                members.add(new EtcdMember(i, ports[perMember * i], ports[perMember * i + 1],
+                        security.tls() ? ports[perMember * i + 2] : 0, security, root));
             }
             String initialCluster = members.stream()
                     .map(m -> m.name + "=" + m.peerUrl())
@@ -201,6 +292,9 @@ public final class LocalEtcd implements AutoCloseable {
                     }
                 }
                 awaitAllHealthy(members, Duration.ofNanos(Math.max(0, deadline - System.nanoTime())));
+                if (security.authPrefix() != null) {
+                    enableAuth();
+                }
             } catch (IOException | RuntimeException e) {
                 closeLocked();
                 String detail = e instanceof IllegalStateException ? e.getMessage() : e.toString();
@@ -488,7 +582,7 @@ public final class LocalEtcd implements AutoCloseable {
      * @throws IllegalStateException if the cluster is not started
      */
     public Client newClient() {
-        return Client.builder().endpoints(clientEndpoints().toArray(String[]::new)).build();
+        return client(clientEndpoints().toArray(String[]::new), security.authPrefix() != null);
     }
 
     /**
@@ -502,7 +596,66 @@ public final class LocalEtcd implements AutoCloseable {
      * @throws IndexOutOfBoundsException if {@code member} is not a valid index
      */
     public Client newClient(int member) {
-        return Client.builder().endpoints(clientEndpoint(member)).build();
+        return client(new String[] {clientEndpoint(member)}, security.authPrefix() != null);
+    }
+
+    /** A jetcd client over TLS (with the fixture's client certificate) when configured, as root when asked. */
+    private Client client(String[] endpoints, boolean asRoot) {
+        io.etcd.jetcd.ClientBuilder b = Client.builder().endpoints(endpoints);
+        if (security.tls()) {
+            try {
+                b.sslContext(ssl -> {
+                    ssl.trustManager(security.caFile().toFile());
+                    if (security.clientCert() != null) {
+                        ssl.keyManager(security.clientCert().toFile(), security.clientKey().toFile());
+                    }
+                });
+            } catch (javax.net.ssl.SSLException e) {
+                throw new IllegalStateException("cannot use the cluster's TLS files: " + e, e);
+            }
+        }
+        if (asRoot) {
+            b.user(ByteSequence.from(ROOT, StandardCharsets.UTF_8))
+                    .password(ByteSequence.from(password(ROOT), StandardCharsets.UTF_8));
+        }
+        return b.build();
+    }
+
+    /**
+     * Enables etcd authentication: roles {@code reader} (READ) and {@code writer} (READWRITE) on the prefix, users
+     * root, reader and writer with their passwords, then {@code auth enable}.
+     */
+    private void enableAuth() {
+        String prefix = security.authPrefix();
+        byte[] end = prefix.getBytes(StandardCharsets.UTF_8);
+        end[end.length - 1]++;
+        ByteSequence key = ByteSequence.from(prefix, StandardCharsets.UTF_8);
+        ByteSequence rangeEnd = ByteSequence.from(end);
+        try (Client c = client(clientEndpoints().toArray(String[]::new), false)) {
+            io.etcd.jetcd.Auth auth = c.getAuthClient();
+            long t = CLIENT_CALL_TIMEOUT.toMillis();
+            auth.roleAdd(bytes(READER)).get(t, TimeUnit.MILLISECONDS);
+            auth.roleGrantPermission(bytes(READER), key, rangeEnd, io.etcd.jetcd.auth.Permission.Type.READ)
+                    .get(t, TimeUnit.MILLISECONDS);
+            auth.roleAdd(bytes(WRITER)).get(t, TimeUnit.MILLISECONDS);
+            auth.roleGrantPermission(bytes(WRITER), key, rangeEnd, io.etcd.jetcd.auth.Permission.Type.READWRITE)
+                    .get(t, TimeUnit.MILLISECONDS);
+            for (String user : List.of(ROOT, READER, WRITER)) {
+                auth.userAdd(bytes(user), bytes(password(user))).get(t, TimeUnit.MILLISECONDS);
+                auth.userGrantRole(bytes(user), bytes(user)).get(t, TimeUnit.MILLISECONDS);
+            }
+            auth.authEnable().get(t, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("cannot enable etcd authentication: " + e, e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while enabling etcd authentication", e);
+        }
+        log.debug("enabled etcd authentication on {} (prefix {})", clientEndpoints(), prefix);
+    }
+
+    private static ByteSequence bytes(String s) {
+        return ByteSequence.from(s, StandardCharsets.UTF_8);
     }
 
     /**

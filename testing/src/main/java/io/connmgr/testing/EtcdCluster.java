@@ -2,9 +2,13 @@ package io.connmgr.testing;
 
 import io.connmgr.testservers.LocalEtcd;
 import io.etcd.jetcd.Client;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Objects;
 import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.BeforeAllCallback;
@@ -64,13 +68,131 @@ public final class EtcdCluster
 
     private static final int FAILURE_LOG_LINES = 40;
 
+    /** etcd's root user when authentication is on ({@link #withAuth}). */
+    public static final String ROOT = LocalEtcd.ROOT;
+    /** A user whose only role grants READ on the prefix given to {@link #withAuth}. */
+    public static final String READER = LocalEtcd.READER;
+    /** A user whose only role grants READWRITE on the prefix given to {@link #withAuth}. */
+    public static final String WRITER = LocalEtcd.WRITER;
+
+    private final int size;
+    private final boolean tls;
+    private final boolean clientCertAuth;
+    private final String authPrefix;
+    private final TestPki pki;
     private final LocalEtcd etcd;
     private final Object lock = new Object();
     /** Unique id of the extension context that started the cluster (closes it); guarded by {@link #lock}. */
     private String owner;
 
-    private EtcdCluster(LocalEtcd etcd) {
-        this.etcd = etcd;
+    private EtcdCluster(int size, boolean tls, boolean clientCertAuth, String authPrefix, TestPki reuse) {
+        this.size = size;
+        this.tls = tls;
+        this.clientCertAuth = clientCertAuth;
+        this.authPrefix = authPrefix;
+        if (tls) {
+            try {
+                this.pki = reuse != null ? reuse
+                        : TestPki.create(Files.createTempDirectory("connmgr-pki"), "etcd-test-ca");
+            } catch (IOException e) {
+                throw new UncheckedIOException("cannot create a directory for the test CA", e);
+            }
+            TestPki.Issued server = pki.server("etcd");
+            TestPki.Issued admin = pki.client(ROOT);
+            this.etcd = LocalEtcd.members(size, new LocalEtcd.Security(pki.caFile(), server.cert(), server.key(),
+                    clientCertAuth, admin.cert(), admin.key(), authPrefix));
+        } else {
+            this.pki = null;
+            this.etcd = LocalEtcd.members(size, new LocalEtcd.Security(null, null, null, false, null, null,
+                    authPrefix));
+        }
+    }
+
+    /**
+     * The same cluster with TLS on its client URLs ({@code https://127.0.0.1:<port>}): a throwaway CA
+     * ({@link #pki()}, made now in a temp directory, no network) signs the members' certificate (SANs
+     * {@code localhost}, {@code 127.0.0.1}); clients verify it with {@link #caFile()}. Call before starting.
+     *
+     * <pre>{@code
+     * @RegisterExtension
+     * static final EtcdCluster etcd = EtcdCluster.singleMember().withClientCertAuth().withAuth("by-dev/meta/session/");
+     * ...
+     * TestPki.Issued cert = etcd.clientCert("app");
+     * EtcdDiscovery.builder().endpoints(etcd.clientEndpoints())
+     *     .tls(etcd.caFile(), cert.cert(), cert.key())
+     *     .auth(EtcdCluster.READER, etcd.password(EtcdCluster.READER).toCharArray())
+     *     .build();
+     * }</pre>
+     *
+     * @return a new, not yet started cluster of the same size
+     */
+    public EtcdCluster withTls() {
+        return new EtcdCluster(size, true, clientCertAuth, authPrefix, pki);
+    }
+
+    /**
+     * The same cluster with TLS and etcd's {@code --client-cert-auth}: every client must present a certificate
+     * signed by {@link #caFile()} ({@link #clientCert(String)} issues one). With {@link #withAuth} too, a client
+     * that gives no user name is authenticated as its certificate's CN.
+     *
+     * @return a new, not yet started cluster of the same size
+     */
+    public EtcdCluster withClientCertAuth() {
+        return new EtcdCluster(size, true, true, authPrefix, pki);
+    }
+
+    /**
+     * The same cluster with etcd authentication enabled at its first start: user {@link #ROOT} (etcd's root role),
+     * {@link #READER} with READ and {@link #WRITER} with READWRITE on every key under {@code prefix}, each with a
+     * random password ({@link #password(String)}). {@link #newClient()} and the fixture's own operations run as
+     * root.
+     *
+     * @param prefix the key prefix the reader and writer roles cover, e.g. {@code by-dev/meta/session/}
+     * @return a new, not yet started cluster of the same size
+     */
+    public EtcdCluster withAuth(String prefix) {
+        Objects.requireNonNull(prefix, "prefix");
+        return new EtcdCluster(size, tls, clientCertAuth, prefix, pki);
+    }
+
+    /**
+     * The CA file clients verify the members' certificate with.
+     *
+     * @throws IllegalStateException without {@link #withTls()}
+     */
+    public Path caFile() {
+        return requirePki().caFile();
+    }
+
+    /**
+     * A new client certificate signed by the cluster's CA, CN {@code commonName} (files {@code client-<cn>.pem} and
+     * {@code client-<cn>-key.pem}, PKCS#8).
+     *
+     * @throws IllegalStateException without {@link #withTls()}
+     */
+    public TestPki.Issued clientCert(String commonName) {
+        return requirePki().client(commonName);
+    }
+
+    /**
+     * The cluster's CA, to issue more (expired, another name...).
+     *
+     * @throws IllegalStateException without {@link #withTls()}
+     */
+    public TestPki pki() {
+        return requirePki();
+    }
+
+    /** The password of {@link #ROOT}, {@link #READER} or {@link #WRITER}. */
+    public String password(String user) {
+        return etcd.password(user);
+    }
+
+    private TestPki requirePki() {
+        if (pki == null) {
+            throw new IllegalStateException("this cluster has no TLS: use withTls() or withClientCertAuth()");
+        }
+        return pki;
     }
 
     /**
@@ -81,7 +203,7 @@ public final class EtcdCluster
      * @return a new, not yet started cluster of one member
      */
     public static EtcdCluster singleMember() {
-        return new EtcdCluster(LocalEtcd.singleMember());
+        return new EtcdCluster(1, false, false, null, null);
     }
 
     /**
@@ -94,7 +216,10 @@ public final class EtcdCluster
      * @throws IllegalArgumentException if {@code n < 1}
      */
     public static EtcdCluster members(int n) {
-        return new EtcdCluster(LocalEtcd.members(n));
+        if (n < 1) {
+            throw new IllegalArgumentException("an etcd cluster needs at least 1 member, got " + n);
+        }
+        return new EtcdCluster(n, false, false, null, null);
     }
 
     /**

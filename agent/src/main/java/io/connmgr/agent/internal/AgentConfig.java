@@ -31,11 +31,18 @@ import java.util.regex.Pattern;
  * @param tlsCa        CA of etcd's certificate, or {@code null} for plain http
  * @param tlsCert      client certificate for etcd, or {@code null}
  * @param tlsKey       its key, or {@code null}
+ * @param user         etcd user name, or {@code null} without etcd authentication
+ * @param password     the user's password (from {@code password.file} or {@code CONNMGR_ETCD_PASSWORD}), or
+ *                     {@code null}; never printed: {@link #toString()} leaves it out
  * @param log          the agent's log level: error, warn, info or debug
  * @param enabled      {@code false} turns the agent off
  */
 public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map<String, String> targets,
-    Duration retryInitial, Duration retryMax, Path tlsCa, Path tlsCert, Path tlsKey, String log, boolean enabled) {
+    Duration retryInitial, Duration retryMax, Path tlsCa, Path tlsCert, Path tlsKey, String user, char[] password,
+    String log, boolean enabled) {
+
+  /** The environment variable that may hold etcd's password (instead of {@code password.file}). */
+  static final String PASSWORD_ENV = "CONNMGR_ETCD_PASSWORD";
 
   /** Every key, with its default ({@code ""} for none). */
   static final Map<String, String> DEFAULTS = defaults();
@@ -53,6 +60,8 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
     m.put("tls.ca", "");
     m.put("tls.cert", "");
     m.put("tls.key", "");
+    m.put("user", "");
+    m.put("password.file", "");
     m.put("log", "info");
     m.put("enabled", "true");
     m.put("config", "");
@@ -86,7 +95,15 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
     put(merged, origin, fromEnv, "environment variable ");
     put(merged, origin, fromFile, "file " + file + ", ");
     put(merged, origin, fromOptions, "agent option ");
-    return build(merged, origin);
+    return build(merged, origin, env.get(PASSWORD_ENV));
+  }
+
+  @Override
+  public String toString() {
+    return "AgentConfig[etcd=" + etcd + ", root=" + root + ", roles=" + roles + ", targets=" + targets
+        + ", retryInitial=" + retryInitial + ", retryMax=" + retryMax + ", tlsCa=" + tlsCa + ", tlsCert=" + tlsCert
+        + ", tlsKey=" + tlsKey + ", user=" + user + (password != null ? ", password=(set)" : "") + ", log=" + log
+        + ", enabled=" + enabled + "]";
   }
 
   private static void put(Map<String, String> merged, Map<String, String> origin, Map<String, String> values,
@@ -143,7 +160,7 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
     return key;
   }
 
-  private static AgentConfig build(Map<String, String> v, Map<String, String> origin) {
+  private static AgentConfig build(Map<String, String> v, Map<String, String> origin, String passwordEnv) {
     String key = null;
     try {
       key = "etcd";
@@ -187,6 +204,24 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
           throw new IllegalArgumentException("TLS is configured, so every URL must be https://");
         }
       }
+      key = "user";
+      String user = v.get("user").isBlank() ? null : v.get("user");
+      key = "password.file";
+      Path passwordFile = path(v.get("password.file"));
+      char[] password = null;
+      if (passwordFile != null) {
+        if (user == null) {
+          key = "user";
+          throw new IllegalArgumentException("required with password.file");
+        }
+        password = EtcdDiscovery.Builder.readPasswordFile(passwordFile);
+      } else if (user != null) {
+        if (passwordEnv == null || passwordEnv.isEmpty()) {
+          throw new IllegalArgumentException("user " + user + " needs a password: set password.file or the "
+              + "environment variable " + PASSWORD_ENV);
+        }
+        password = passwordEnv.toCharArray();
+      }
       key = "log";
       String log = v.get("log").toLowerCase(Locale.ROOT);
       if (!List.of("error", "warn", "info", "debug").contains(log)) {
@@ -197,12 +232,12 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
       if (!en.equals("true") && !en.equals("false")) {
         throw new IllegalArgumentException("'" + en + "' is not true or false");
       }
-      return new AgentConfig(etcd, root, Set.copyOf(roles), Map.copyOf(targets), initial, max, ca, cert, tlsKey, log,
+      return new AgentConfig(etcd, root, Set.copyOf(roles), Map.copyOf(targets), initial, max, ca, cert, tlsKey, user, password, log,
           Boolean.parseBoolean(en));
     } catch (IllegalArgumentException e) {
       String msg = e.getMessage();
       // messages from the discovery builder start with their field: ours if it is one of our keys
-      if (msg != null && msg.matches("^[a-zA-Z.]+: .*")) {
+      if (msg != null && msg.matches("^[a-zA-Z.-]+: .*")) {
         String field = msg.substring(0, msg.indexOf(": "));
         if (DEFAULTS.containsKey(field)) {
           key = field;

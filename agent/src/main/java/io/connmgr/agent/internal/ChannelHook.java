@@ -105,6 +105,9 @@ final class ChannelHook implements Hooks.Handler {
         if (config.tlsCa() != null) {
           b.tls(config.tlsCa(), config.tlsCert(), config.tlsKey());
         }
+        if (config.user() != null) {
+          b.auth(config.user(), config.password());
+        }
         discovery = b.build();
       } finally {
         t.setContextClassLoader(previous);

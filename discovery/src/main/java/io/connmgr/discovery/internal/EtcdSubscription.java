@@ -1,5 +1,7 @@
 package io.connmgr.discovery.internal;
 
+import io.connmgr.discovery.DiscoveryException;
+
 import io.connmgr.discovery.KeyLayout;
 import io.connmgr.discovery.SessionEvent;
 import io.connmgr.discovery.SessionListener;
@@ -222,8 +224,9 @@ public final class EtcdSubscription extends AbstractSubscription {
   private void lostConnection(Throwable cause) {
     if (connected) {
       connected = false;
-      log.warn("subscription {} lost etcd: {}; retrying with backoff", name, String.valueOf(cause));
-      disconnected(cause);
+      DiscoveryException typed = EtcdSupport.unavailable("watching " + name, cause);
+      log.warn("subscription {} lost etcd: {}; retrying with backoff", name, typed.getMessage());
+      disconnected(typed);
     } else {
       log.debug("subscription {} still without etcd: {}", name, String.valueOf(cause));
     }

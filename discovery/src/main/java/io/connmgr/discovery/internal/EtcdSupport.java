@@ -50,11 +50,61 @@ public final class EtcdSupport {
     return m.contains("required revision has been compacted");
   }
 
+  /**
+   * The failure of an etcd request as a {@link DiscoveryException}: {@code UNAUTHENTICATED} or
+   * {@code PERMISSION_DENIED} when etcd refused the credentials or the request, otherwise {@code UNAVAILABLE}; the
+   * message says what was being done and, in one line, why ({@link #describe}).
+   */
   public static DiscoveryException unavailable(String what, Throwable t) {
     Throwable cause = unwrap(t);
     if (cause instanceof DiscoveryException d) {
       return d;
     }
-    return new DiscoveryException(DiscoveryException.Code.UNAVAILABLE, what + " failed: " + cause, cause);
+    return new DiscoveryException(code(cause), what + " failed: " + describe(cause), cause);
+  }
+
+  /** The code of an etcd failure: credentials refused, permission denied, or (anything else) unavailable. */
+  public static DiscoveryException.Code code(Throwable t) {
+    String all = messages(t);
+    if (all.contains("authentication failed") || all.contains("user name is empty")
+        || all.contains("invalid auth token") || all.contains("UNAUTHENTICATED")) {
+      return DiscoveryException.Code.UNAUTHENTICATED;
+    }
+    if (all.contains("permission denied")) {
+      return DiscoveryException.Code.PERMISSION_DENIED;
+    }
+    return DiscoveryException.Code.UNAVAILABLE;
+  }
+
+  /**
+   * One line saying why an etcd request failed, for logs and exception messages: refused credentials, a missing
+   * permission, a TLS problem ({@link PemFiles#describeHandshakeFailure}), or the error itself. Never holds a
+   * password: jetcd's and etcd's messages do not carry the credentials.
+   */
+  public static String describe(Throwable t) {
+    Throwable cause = unwrap(t);
+    String all = messages(cause);
+    if (all.contains("authentication failed")) {
+      return "etcd refused the user name or password (etcdserver: authentication failed, invalid user ID or password)";
+    }
+    if (all.contains("user name is empty")) {
+      return "etcd requires authentication: give a user and password (or a client certificate whose CN is a user)";
+    }
+    if (all.contains("permission denied")) {
+      return "etcd denied the request: the user's roles do not allow it on these keys (etcdserver: permission denied)";
+    }
+    String tls = PemFiles.describeHandshakeFailure(cause);
+    if (tls != null) {
+      return tls.replace("the server", "etcd");
+    }
+    return String.valueOf(cause);
+  }
+
+  private static String messages(Throwable t) {
+    StringBuilder b = new StringBuilder();
+    for (Throwable c = t; c != null && b.length() < 4096; c = c.getCause() == c ? null : c.getCause()) {
+      b.append(c).append(" | ");
+    }
+    return b.toString();
   }
 }
