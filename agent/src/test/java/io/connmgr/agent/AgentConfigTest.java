@@ -122,4 +122,13 @@ class AgentConfigTest {
     assertThatThrownBy(() -> AgentConfig.load("user=reader;password.file=" + none, Map.of()))
         .hasMessage("password.file (agent option password.file): cannot read " + none + " (no such file)");
   }
+
+  @Test
+  void anAllowListIsCheckedWhenTheAgentStarts() {
+    assertThat(AgentConfig.load("allow=10.0.0.0/8,*.svc.cluster.local", Map.of()).allow())
+        .isEqualTo("10.0.0.0/8,*.svc.cluster.local");
+    assertThat(AgentConfig.load(null, Map.of()).allow()).isEmpty();
+    assertThatThrownBy(() -> AgentConfig.load("allow=10.0.0.0/99", Map.of()))
+        .hasMessageStartingWith("allow (agent option allow): allow-list entry '10.0.0.0/99': ");
+  }
 }

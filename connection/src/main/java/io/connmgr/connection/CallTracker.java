@@ -41,6 +41,15 @@ class CallTracker extends Channel {
     this.server = server;
   }
 
+  /**
+   * {@code status} (UNAVAILABLE with a cause) saying in one line why the TLS handshake with {@code server} failed, if
+   * that is why: grpc-java's own description of it ({@code io exception}, {@code ssl exception}) says nothing useful.
+   */
+  static Status explainTls(ServerKey server, Status status) {
+    String tls = io.connmgr.discovery.internal.PemFiles.describeHandshakeFailure(status.getCause());
+    return tls == null ? status : status.withDescription(server + ": " + tls);
+  }
+
   /** Not a channel of its own: {@link Server} is. */
   @Override
   public <Q, R> ClientCall<Q, R> newCall(MethodDescriptor<Q, R> method, CallOptions options) {
@@ -206,6 +215,9 @@ class CallTracker extends Channel {
           } else {
             if (t != null) {
               t.outcome(status);
+              if (status.getCode() == Status.Code.UNAVAILABLE && status.getCause() != null) {
+                status = explainTls(t.server, status);
+              }
             }
             super.onClose(status, trailers);
           }

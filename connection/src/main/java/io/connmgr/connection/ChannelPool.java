@@ -36,9 +36,9 @@ final class ChannelPool implements Server.Pool {
    * @param opened  told (on the caller's thread) of each channel this pool adds, so that its connectivity is watched
    * @param evicted told (on {@code control}) of each channel closed for idleness or the size bound
    */
-  ChannelPool(ConnectionOptions options, Executor control, ScheduledExecutorService timers,
+  ChannelPool(ConnectionOptions options, ChannelFactory factory, Executor control, ScheduledExecutorService timers,
       BiConsumer<Server, ManagedChannel> opened, BiConsumer<ServerKey, ManagedChannel> evicted) {
-    this.factory = options.channelFactory();
+    this.factory = factory;
     this.opened = opened;
     this.cache = Caffeine.newBuilder()
         .maximumSize(options.maxChannels())

@@ -53,7 +53,8 @@ import org.slf4j.LoggerFactory;
  * <p><b>Threading.</b> Thread-safe. The lookups ({@link #channel}, {@link #pick}, {@link #active}) never block and
  * allocate nothing: they read an immutable per-role view published by the control thread. Session events, connection
  * state changes, retries and listener calls all run on one control thread ({@code connmgr-control}); retries are
- * timed on the scheduler. Nothing runs on gRPC's event loops or discovery's threads but a hand-off. No method blocks
+ * timed on the scheduler, as are the checks of {@link ServerTls} files for change (read there, never on a caller's
+ * thread or an event loop). Nothing runs on gRPC's event loops or discovery's threads but a hand-off. No method blocks
  * but {@link #awaitTermination}. Calls refused at once (unknown, removed, stopping, offline server) complete on their
  * call executor, or on the manager's {@code connmgr-callback} threads, never inside {@code start()}.
  *
@@ -93,6 +94,8 @@ public final class ConnectionManager implements AutoCloseable {
   private final LongAdder failFast = new LongAdder();
   private final LongAdder reissued = new LongAdder();
   private final LongAdder budgetExhausted = new LongAdder();
+  /** Sessions ignored for their address, per role (counted once per key and address). */
+  private final ConcurrentHashMap<String, LongAdder> disallowed = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, RoleChannel> roleChannels = new ConcurrentHashMap<>();
   private final ConcurrentHashMap<String, ActiveChannel> activeChannels = new ConcurrentHashMap<>();
   private final RoleChannel.Host roleHost = new RoleHost();
@@ -100,6 +103,8 @@ public final class ConnectionManager implements AutoCloseable {
   private final ServerTable table;
   private final Publisher publisher;
   private final ChannelPool pool;
+  /** The default channel factory, or {@code null} when the options bring their own. */
+  private final NettyChannelFactory netty;
   private final Connector connector;
   private final HealthMonitor health;
   private final Sink sink = new Sink();
@@ -152,11 +157,14 @@ public final class ConnectionManager implements AutoCloseable {
     this.callbacks = new ThreadPoolExecutor(2, 2, 1, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
         Threads.factory("connmgr-callback"));
     this.callbacks.allowCoreThreadTimeOut(true);
-    this.pool = new ChannelPool(options, control, timers, this::opened, this::evicted);
-    this.connector = new Connector(options, control, timers, pool, this::changed);
+    this.netty = options.channelFactory() == null ? new NettyChannelFactory(options) : null;
+    this.pool = new ChannelPool(options, netty != null ? netty : options.channelFactory(), control, timers,
+        this::opened, this::evicted);
+    this.connector = new Connector(options, control, timers, pool, this::changed, netty);
     this.health = new HealthMonitor(options, control, timers, pool, connector, new HealthHost());
     Server.Context context = new Server.Context(pool, callbacks, health); // one for every server
-    this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context));
+    this.table = new ServerTable(options.discovery().layout(), (key, session) -> new Server(key, session, context),
+        options.allowAddresses(), "allowAddresses");
     this.publisher = new Publisher(table);
     this.eagerRoles.addAll(options.dependencies());
   }
@@ -178,6 +186,9 @@ public final class ConnectionManager implements AutoCloseable {
       }
       started = true;
       health.start();
+      if (netty != null) {
+        netty.start(timers); // TLS files checked for change on the timer thread
+      }
       subscription = options.discovery().subscribeRoles(options.roles(), new Events(), control);
     });
     return ready.copy();
@@ -395,10 +406,22 @@ public final class ConnectionManager implements AutoCloseable {
         }
       }
       roles.put(r.name, new ConnectionStats.RoleStats(v.size(), ready, offline, stopping, healthy, ready - healthy,
-          ejected, health.ejections(r.name)));
+          ejected, health.ejections(r.name), disallowed(r.name)));
+    }
+    long allDisallowed = 0;
+    for (Map.Entry<String, LongAdder> d : disallowed.entrySet()) {
+      long n = d.getValue().sum();
+      allDisallowed += n;
+      roles.putIfAbsent(d.getKey(), new ConnectionStats.RoleStats(0, 0, 0, 0, 0, 0, 0, 0, n));
     }
     return new ConnectionStats(roles, pool.size(), connector.attempts.sum(), connector.failures.sum(),
-        connector.retries.sum(), failFast.sum(), reissued.sum(), budgetExhausted.sum(), health.ejections.sum());
+        connector.retries.sum(), failFast.sum(), reissued.sum(), budgetExhausted.sum(), health.ejections.sum(),
+        allDisallowed);
+  }
+
+  private long disallowed(String role) {
+    LongAdder n = disallowed.get(role);
+    return n == null ? 0 : n.sum();
   }
 
   /** What role channels need of the manager; the listener calls are handed to the control thread. */
@@ -582,6 +605,11 @@ public final class ConnectionManager implements AutoCloseable {
     }
 
     @Override
+    public void disallowed(String key, io.connmgr.discovery.Session session) {
+      disallowed.computeIfAbsent(session.role(), r -> new LongAdder()).increment();
+    }
+
+    @Override
     public void stopping(Server e) {
       health.sync(e);
       Notifier.run(() -> options.listener().stopping(e.key));
@@ -739,6 +767,9 @@ public final class ConnectionManager implements AutoCloseable {
       }
       connector.close();
       health.close();
+      if (netty != null) {
+        netty.close();
+      }
       table.clear(Status.UNAVAILABLE.withDescription("connection manager closed"));
       publisher.clear();
       pool.closeAll();

@@ -13,7 +13,8 @@ import java.util.function.ToIntFunction;
  * Micrometer meters of a {@link ConnectionManager} (Micrometer is an optional dependency: this class is the only one
  * that needs it). Per role, gauges {@code connmgr.servers} tagged
  * {@code state=registered|ready|offline|stopping|healthy|degraded|ejected} (document 004's RegisteredNodes,
- * HealthyNodes, DegradedNodes) and the counter {@code connmgr.servers.ejections};
+ * HealthyNodes, DegradedNodes) and the counters {@code connmgr.servers.ejections} and
+ * {@code connmgr.sessions.disallowed} (sessions ignored because their address is not on the allow-list);
  * counters {@code connmgr.connect.attempts}, {@code connmgr.connect.failures}, {@code connmgr.connect.retries},
  * {@code connmgr.calls.failed.fast}, {@code connmgr.calls.reissued}, {@code connmgr.calls.reissue.budget.exhausted}; gauge {@code connmgr.channels.open}. Every meter reads
  * {@link ConnectionManager#stats()}; nothing is counted twice.
@@ -47,6 +48,10 @@ public final class ConnectionMetrics implements MeterBinder {
         ConnectionStats.RoleStats r = m.stats().roles().get(role);
         return r == null ? 0 : r.ejections();
       }).tags("role", role).description("outlier ejections of a role's servers").register(registry);
+      FunctionCounter.builder("connmgr.sessions.disallowed", manager, m -> {
+        ConnectionStats.RoleStats r = m.stats().roles().get(role);
+        return r == null ? 0 : r.disallowedSessions();
+      }).tags("role", role).description("sessions ignored because their address is not allowed").register(registry);
     }
     Gauge.builder("connmgr.channels.open", manager, m -> m.stats().openChannels())
         .description("channels open in the pool").register(registry);

@@ -1,11 +1,8 @@
 package io.connmgr.connection;
 
 import io.connmgr.discovery.Discovery;
-import io.connmgr.discovery.Session;
 import io.grpc.ChannelCredentials;
 import io.grpc.InsecureChannelCredentials;
-import io.grpc.ManagedChannelBuilder;
-import io.grpc.netty.NettyChannelBuilder;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.LinkedHashSet;
@@ -13,7 +10,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
 /**
@@ -36,6 +32,9 @@ public final class ConnectionOptions {
   private final Duration idleTimeout;
   private final Picker picker;
   private final ChannelCredentials credentials;
+  private final ServerTls tls;
+  private final Map<String, ServerTls> roleTls;
+  private final AddressAllowList allowAddresses;
   private final ChannelCustomizer customizer;
   private final ChannelFactory channelFactory;
   private final ScheduledExecutorService scheduler;
@@ -57,8 +56,11 @@ public final class ConnectionOptions {
     this.idleTimeout = b.idleTimeout;
     this.picker = b.picker;
     this.credentials = b.credentials;
+    this.tls = b.tls;
+    this.roleTls = Map.copyOf(b.roleTls);
+    this.allowAddresses = b.allowAddresses;
     this.customizer = b.customizer;
-    this.channelFactory = b.channelFactory != null ? b.channelFactory : this::nettyChannel;
+    this.channelFactory = b.channelFactory;
     this.scheduler = b.scheduler;
     this.ticker = b.ticker;
     this.listener = b.listener;
@@ -137,9 +139,36 @@ public final class ConnectionOptions {
     return picker;
   }
 
-  /** The credentials of the default channel factory: plaintext unless set. */
+  /**
+   * The credentials of the default channel factory for the roles without a {@link #tls(String) ServerTls}: plaintext
+   * unless set.
+   */
   public ChannelCredentials credentials() {
     return credentials;
+  }
+
+  /** The TLS of every role without one of its own ({@link Builder#tls(ServerTls)}), or {@code null}. */
+  public ServerTls tls() {
+    return tls;
+  }
+
+  /**
+   * The TLS to {@code role}'s servers: the role's own ({@link Builder#tls(String, ServerTls)}), else the one of every
+   * role ({@link Builder#tls(ServerTls)}), else {@code null} ({@link #credentials()} apply).
+   */
+  public ServerTls tls(String role) {
+    ServerTls t = roleTls.get(role);
+    return t != null ? t : tls;
+  }
+
+  /** The roles with a {@link ServerTls} of their own. */
+  public Map<String, ServerTls> roleTls() {
+    return roleTls;
+  }
+
+  /** The addresses sessions may have; sessions elsewhere are ignored. {@link AddressAllowList#ALL} by default. */
+  public AddressAllowList allowAddresses() {
+    return allowAddresses;
   }
 
   /** Customises each channel the default factory builds. */
@@ -147,7 +176,12 @@ public final class ConnectionOptions {
     return customizer;
   }
 
-  /** Builds each server's channel; by default Netty with {@link #credentials()} and {@link #customizer()}. */
+  /**
+   * The factory given to {@link Builder#channelFactory}, or {@code null}: each manager then builds Netty channels
+   * itself, with {@link #tls(String)} or {@link #credentials()}, the liveness keepalive and {@link #customizer()} (a
+   * manager owns its TLS material, re-read as the files change, so the default factory is the manager's, not the
+   * options').
+   */
   public ChannelFactory channelFactory() {
     return channelFactory;
   }
@@ -167,22 +201,13 @@ public final class ConnectionOptions {
     return listener;
   }
 
-  private io.grpc.ManagedChannel nettyChannel(ServerKey server, Session session) {
-    NettyChannelBuilder b = NettyChannelBuilder.forAddress(server.host(), server.port(), credentials);
-    if (!liveness.keepAliveTime().isZero()) {
-      b.keepAliveTime(liveness.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
-          .keepAliveTimeout(liveness.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS);
-    }
-    customizer.customize(session, b);
-    return b.build();
-  }
-
   @Override
   public String toString() {
     return "ConnectionOptions{roles=" + roles + ", dependencies=" + dependencies + ", retry=" + retry
         + ", reissue=" + reissue + ", healthChecks=" + healthChecks + ", outlier=" + outlier + ", liveness="
         + liveness + ", slowStart=" + slowStart + ", maxChannels=" + maxChannels + ", idleTimeout=" + idleTimeout + ", picker="
-        + picker + "}";
+        + picker + (tls == null ? "" : ", tls=" + tls) + (roleTls.isEmpty() ? "" : ", roleTls=" + roleTls)
+        + (allowAddresses.allowsAll() ? "" : ", allowAddresses=" + allowAddresses.entries()) + "}";
   }
 
   /** Builds {@link ConnectionOptions}; not thread-safe. */
@@ -201,6 +226,9 @@ public final class ConnectionOptions {
     private Duration idleTimeout = Duration.ofMinutes(30);
     private Picker picker = Picker.ROUND_ROBIN;
     private ChannelCredentials credentials = InsecureChannelCredentials.create();
+    private ServerTls tls;
+    private final Map<String, ServerTls> roleTls = new LinkedHashMap<>();
+    private AddressAllowList allowAddresses = AddressAllowList.ALL;
     private ChannelCustomizer customizer = ChannelCustomizer.NONE;
     private ChannelFactory channelFactory;
     private ScheduledExecutorService scheduler;
@@ -317,11 +345,45 @@ public final class ConnectionOptions {
     }
 
     /**
-     * The credentials of the default channel factory ({@code TlsChannelCredentials} for TLS or mutual TLS);
-     * plaintext ({@code InsecureChannelCredentials}) by default.
+     * The credentials of the default channel factory for the roles without a {@link ServerTls}; plaintext
+     * ({@code InsecureChannelCredentials}) by default. Prefer {@link #tls(ServerTls)}: it re-reads certificate files
+     * as they change and verifies each server against a name of your choice or its session's host name; credentials
+     * set here are used as they are (with grpc-java's host name check against the session's address host).
      */
     public Builder credentials(ChannelCredentials value) {
       this.credentials = Objects.requireNonNull(value, "credentials");
+      return this;
+    }
+
+    /**
+     * TLS (or mutual TLS) to the servers of every role that has no {@link #tls(String, ServerTls) TLS of its own};
+     * these roles do not use {@link #credentials}. Not set by default. Only the default channel factory applies it:
+     * {@link #build()} refuses it together with a {@link #channelFactory}.
+     */
+    public Builder tls(ServerTls value) {
+      this.tls = Objects.requireNonNull(value, "tls");
+      return this;
+    }
+
+    /**
+     * TLS (or mutual TLS) to the servers of {@code role}, instead of {@link #tls(ServerTls)} or {@link #credentials}.
+     * Does not make the role tracked.
+     */
+    public Builder tls(String role, ServerTls value) {
+      requireRole(role, "tls[" + role + "]");
+      roleTls.put(role, Objects.requireNonNull(value, "tls[" + role + "]"));
+      return this;
+    }
+
+    /**
+     * Only sessions whose address is on {@code value} are used; the others are ignored as if absent (their calls are
+     * never made), with one WARN per session key and address, and counted
+     * ({@link ConnectionStats.RoleStats#disallowedSessions()}). A known server whose session moves to an address off
+     * the list is removed: its calls in flight fail at once, saying the address is not allowed.
+     * {@link AddressAllowList#ALL} (every address) by default.
+     */
+    public Builder allowAddresses(AddressAllowList value) {
+      this.allowAddresses = Objects.requireNonNull(value, "allowAddresses");
       return this;
     }
 
@@ -333,7 +395,7 @@ public final class ConnectionOptions {
 
     /**
      * Builds each server's channel instead of the default Netty factory (another transport, in-process for tests);
-     * {@link #credentials} and {@link #channelCustomizer} then do not apply.
+     * {@link #credentials} and {@link #channelCustomizer} then do not apply, and {@link #tls} may not be set.
      */
     public Builder channelFactory(ChannelFactory value) {
       this.channelFactory = Objects.requireNonNull(value, "channelFactory");
@@ -358,8 +420,17 @@ public final class ConnectionOptions {
       return this;
     }
 
-    /** The options. Dependencies are added to the tracked roles when roles were given. */
+    /**
+     * The options. Dependencies are added to the tracked roles when roles were given.
+     *
+     * @throws IllegalArgumentException ({@code tls: ...}) if TLS is set together with a channel factory, which would
+     *     ignore it
+     */
     public ConnectionOptions build() {
+      if (channelFactory != null && (tls != null || !roleTls.isEmpty())) {
+        throw new IllegalArgumentException("tls: applies to the default channel factory only; a channelFactory builds "
+            + "its own channels (configure TLS there, or drop the channelFactory)");
+      }
       if (!roles.isEmpty()) {
         roles.addAll(dependencies);
         roles.addAll(healthChecks.keySet());

@@ -15,10 +15,12 @@ import java.util.Map;
  * @param reissued              calls of role channels started again on another server
  * @param reissueBudgetExhausted re-issues refused because the role's re-issue budget was spent (the call failed)
  * @param ejections             outlier ejections
+ * @param disallowedSessions    sessions ignored because their address is not allowed
+ *                              ({@link ConnectionOptions.Builder#allowAddresses}), counted once per key and address
  */
 public record ConnectionStats(Map<String, RoleStats> roles, long openChannels, long connectAttempts,
     long connectFailures, long retries, long failFastCancellations, long reissued, long reissueBudgetExhausted,
-    long ejections) {
+    long ejections, long disallowedSessions) {
 
   /** Copies. */
   public ConnectionStats {
@@ -36,11 +38,13 @@ public record ConnectionStats(Map<String, RoleStats> roles, long openChannels, l
    * @param degraded   READY and {@link ServerHealth#DEGRADED}
    * @param ejected    ejected by outlier detection now
    * @param ejections  ejections of the role's servers since the manager started
+   * @param disallowedSessions sessions of the role ignored because their address is not allowed, since the manager
+   *                   started (once per key and address)
    */
   public record RoleStats(int registered, int ready, int offline, int stopping, int healthy, int degraded,
-      int ejected, long ejections) {
+      int ejected, long ejections, long disallowedSessions) {
 
     /** No servers. */
-    public static final RoleStats EMPTY = new RoleStats(0, 0, 0, 0, 0, 0, 0, 0);
+    public static final RoleStats EMPTY = new RoleStats(0, 0, 0, 0, 0, 0, 0, 0, 0);
   }
 }

@@ -1,10 +1,14 @@
 package io.connmgr.connection;
 
+import io.connmgr.discovery.internal.PemFiles;
 import io.github.resilience4j.core.IntervalFunction;
 import io.github.resilience4j.retry.Retry;
 import io.github.resilience4j.retry.RetryConfig;
+import io.grpc.CallOptions;
+import io.grpc.ClientCall;
 import io.grpc.ConnectivityState;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
@@ -25,6 +29,11 @@ import org.slf4j.LoggerFactory;
  * restored, if it had been down), a lost connection marks it DOWN at once and starts an episode, an exhausted episode
  * marks it OFFLINE and stops grpc-java's own reconnect loop.
  *
+ * <p>An attempt that ends in TRANSIENT_FAILURE learns why from a call made at once on the failed channel (grpc-java
+ * fails it with the connection's error, without sending anything): a TLS failure (unknown CA, expired certificate,
+ * name mismatch, client certificate required) is told in one line — a WARN per episode, the listener's
+ * {@code connectFailed} cause, and the OFFLINE status of the server.
+ *
  * <p><b>Threading.</b> Everything runs on the control executor; grpc-java's connectivity callbacks and the timers
  * only hand off to it. Listener calls go through {@link Notifier}, never under a lock.
  */
@@ -40,6 +49,8 @@ final class Connector {
   private final RetryConfig retryConfig;
   /** Told of every state change of a server, to publish its role. */
   private final Consumer<Server> changed;
+  /** The default channel factory (for the TLS of a role, in messages), or {@code null}. */
+  private final NettyChannelFactory netty;
 
   final LongAdder attempts = new LongAdder();
   final LongAdder failures = new LongAdder();
@@ -47,8 +58,9 @@ final class Connector {
   private boolean closed;
 
   Connector(ConnectionOptions options, Executor control, ScheduledExecutorService timers, ChannelPool pool,
-      Consumer<Server> changed) {
+      Consumer<Server> changed, NettyChannelFactory netty) {
     this.options = options;
+    this.netty = netty;
     this.listener = options.listener();
     this.control = control;
     this.timers = timers;
@@ -109,12 +121,15 @@ final class Connector {
         }, control);
   }
 
-  private void offline(Server e, Throwable err) {
+  private void offline(Server e, Throwable failure) {
+    Throwable err = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
+        ? failure.getCause() : failure; // the attempt's own failure, not the future's wrapper
     e.state = ServerState.OFFLINE;
     e.wasDown = true;
     int n = options.retry().maxAttempts();
-    e.refuse(Status.UNAVAILABLE.withDescription(e.key + " is offline after " + n + " connect attempt(s)")
-        .withCause(err));
+    String tls = ConnectFailure.tlsOf(err);
+    e.refuse(Status.UNAVAILABLE.withDescription(e.key + " is offline after " + n + " connect attempt(s)"
+        + (tls == null ? "" : ": " + tls)).withCause(err));
     ManagedChannel ch = pool.ifPresent(e.key);
     if (ch != null) {
       ch.enterIdle(); // stop grpc-java's own reconnect loop: offline means no spinning
@@ -175,6 +190,11 @@ final class Connector {
       }
       if (err != null) {
         failures.increment();
+        String tls = ConnectFailure.tlsOf(err);
+        if (tls != null && !tls.equals(ep.tlsFailure)) {
+          ep.tlsFailure = tls; // once per episode (and per different reason)
+          log.warn("connect to {} failed: {}", e.key, tls);
+        }
         int n = ep.attempt;
         Notifier.run(() -> listener.connectFailed(e.key, n, err));
       }
@@ -222,8 +242,7 @@ final class Connector {
           changed.accept(e);
           start(e);
         } else if (s == ConnectivityState.TRANSIENT_FAILURE && e.episode != null && e.episode.pending != null) {
-          e.episode.pending.completeExceptionally(
-              new IllegalStateException("connection to " + e.key.address() + " failed"));
+          diagnose(e, ch, e.episode.pending);
         }
       }
       case SHUTDOWN -> {
@@ -232,6 +251,75 @@ final class Connector {
       default -> { }
     }
     ch.notifyWhenStateChanged(s, () -> control.execute(() -> onConnectivity(e, ch)));
+  }
+
+  /**
+   * Fails {@code pending} with why {@code ch}'s connection failed: a call on a channel in TRANSIENT_FAILURE fails at
+   * once with the connection's error status (its cause the transport's exception) and sends nothing. A call that gets
+   * anything but UNAVAILABLE reached a server: the channel's READY completes the attempt instead.
+   */
+  private void diagnose(Server e, ManagedChannel ch, CompletableFuture<Void> pending) {
+    String base = "connection to " + e.key.address() + " failed";
+    ClientCall<String, Integer> call;
+    try {
+      call = ch.newCall(HealthCodec.CHECK, CallOptions.DEFAULT.withExecutor(control)
+          .withDeadlineAfter(options.retry().attemptTimeout().toNanos(), TimeUnit.NANOSECONDS));
+      call.start(new ClientCall.Listener<>() {
+        @Override
+        public void onClose(Status status, Metadata trailers) {
+          if (pending.isDone()) {
+            return;
+          }
+          if (status.getCode() == Status.Code.UNAVAILABLE) {
+            pending.completeExceptionally(failure(e, base, status));
+          } else if (status.getCode() == Status.Code.DEADLINE_EXCEEDED) {
+            pending.completeExceptionally(new ConnectFailure(base, null, null));
+          }
+        }
+      }, new Metadata());
+      call.sendMessage("");
+      call.halfClose();
+      call.request(1);
+    } catch (RuntimeException x) {
+      pending.completeExceptionally(new ConnectFailure(base, null, x));
+    }
+  }
+
+  private ConnectFailure failure(Server e, String base, Status status) {
+    Throwable cause = status.getCause();
+    String tls = cause == null ? null : PemFiles.describeHandshakeFailure(cause);
+    if (tls == null) {
+      String d = status.getDescription();
+      return new ConnectFailure(d == null ? base : base + ": " + d, null, cause != null ? cause : status.asException());
+    }
+    TlsReloader r = netty == null ? null : netty.tls(e.key.role());
+    if (r != null) {
+      ServerTls t = r.config();
+      tls += " (verifying the name " + t.nameFor(e.session) + " against the CA in " + t.ca()
+          + (t.cert() == null ? ", no client certificate configured" : "") + ")";
+    }
+    return new ConnectFailure(base + ": " + tls, tls, cause);
+  }
+
+  /** A failed connect attempt, with its TLS explanation when it was a TLS failure. */
+  static final class ConnectFailure extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+    final transient String tls;
+
+    ConnectFailure(String message, String tls, Throwable cause) {
+      super(message, cause);
+      this.tls = tls;
+    }
+
+    /** The one-line TLS explanation carried by {@code t} or a cause, or {@code null}. */
+    static String tlsOf(Throwable t) {
+      for (Throwable c = t; c != null; c = c.getCause() == c ? null : c.getCause()) {
+        if (c instanceof ConnectFailure f) {
+          return f.tls;
+        }
+      }
+      return null;
+    }
   }
 
   /** A server a liveness probe had declared down answers again over the same connection: READY (restored). */

@@ -111,6 +111,8 @@ final class Server extends CallTracker {
     int attempt;
     CompletableFuture<Void> pending;
     Future<?> timeout;
+    /** The TLS failure last logged in this episode, so each is logged once. */
+    String tlsFailure;
 
     Episode(long start) {
       this.start = start;

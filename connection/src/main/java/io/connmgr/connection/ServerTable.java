@@ -10,6 +10,8 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The servers the manager knows, by role, and the pure state transitions that session events cause: which instance a
@@ -18,10 +20,16 @@ import java.util.concurrent.atomic.AtomicInteger;
  * lookups; the role's {@link RoleIndex} is updated at publication for the servers that changed) and nothing in the
  * number of other roles or sessions; roles whose servers or states changed are queued for the {@link Publisher}.
  *
+ * <p>It is also where the {@link AddressAllowList} applies, for the manager and the {@code session} resolver alike: a
+ * session whose address is not allowed is ignored as if its key did not exist (a key that moves there releases the
+ * instance it named, as a deletion would), with one WARN per key and address and a {@link Sink#disallowed} each time.
+ *
  * <p>Side effects (failing calls, closing channels, connecting, listeners) are the {@link Sink}'s; the table only sets
  * states and refusals, so it is unit-tested without threads. <b>Threading:</b> confined to the control thread.
  */
 final class ServerTable {
+
+  private static final Logger log = LoggerFactory.getLogger(ServerTable.class);
 
   /** What the table asks of the engine; called synchronously, in order, from {@link #apply}. */
   interface Sink {
@@ -39,6 +47,9 @@ final class ServerTable {
 
     /** The active key of {@code role} names another server now ({@code null}: none). */
     default void activeChanged(Role role, Server from, Server to) {}
+
+    /** Session key {@code key} names {@code session}, whose address is not allowed: ignored (once per address). */
+    default void disallowed(String key, Session session) {}
   }
 
   /** Makes the server object for a new instance. */
@@ -80,13 +91,24 @@ final class ServerTable {
 
   private final KeyLayout layout;
   private final Factory factory;
+  private final AddressAllowList allow;
+  /** What {@link #allow} was called in logs: {@code allowAddresses} or {@code connmgr.allow}. */
+  private final String allowOption;
   private final Map<String, Role> roles = new HashMap<>();
   private final ArrayDeque<Role> dirty = new ArrayDeque<>();
+  /** Keys whose session is ignored now, with the address it has: each is warned about once per address. */
+  private final Map<String, String> disallowedKeys = new HashMap<>();
   private int size;
 
   ServerTable(KeyLayout layout, Factory factory) {
+    this(layout, factory, AddressAllowList.ALL, "allowAddresses");
+  }
+
+  ServerTable(KeyLayout layout, Factory factory, AddressAllowList allow, String allowOption) {
     this.layout = layout;
     this.factory = factory;
+    this.allow = allow;
+    this.allowOption = allowOption;
   }
 
   /** The role named {@code name}, created empty if unknown. */
@@ -143,6 +165,30 @@ final class ServerTable {
   /** Applies one event of a tracked role. */
   void apply(SessionEvent ev, Sink sink) {
     Session s = ev.session();
+    if (!allow.allowsAll()) {
+      if (ev.type() == SessionEvent.Type.REMOVED) {
+        disallowedKeys.remove(ev.key()); // a disallowed session never made an instance: nothing to release
+      } else if (!allow.allowsAddress(s.address())) {
+        if (!s.address().equals(disallowedKeys.put(ev.key(), s.address()))) {
+          log.warn("session {} ({}) ignored: its address {} is not allowed by {}", ev.key(), s.name(), s.address(),
+              allowOption);
+          sink.disallowed(ev.key(), s);
+        }
+        Session prev = ev.previous();
+        if (prev != null && allow.allowsAddress(prev.address())) {
+          // the key moved off the list: the instance it named loses it, as if the key were deleted
+          Role prevRole = role(prev.role());
+          Server old = prevRole.servers.get(ServerKey.of(prev));
+          if (old != null) {
+            release(prevRole, old, layout.isActiveKey(ev.key(), prev),
+                "moved to " + s.address() + ", which is not an allowed address", sink);
+          }
+        }
+        return;
+      } else {
+        disallowedKeys.remove(ev.key()); // (a previous session at a disallowed address made no instance)
+      }
+    }
     Role role = role(s.role());
     boolean activeKey = layout.isActiveKey(ev.key(), s);
     if (ev.type() == SessionEvent.Type.REMOVED) {
@@ -236,5 +282,6 @@ final class ServerTable {
     }
     size = 0;
     dirty.clear();
+    disallowedKeys.clear();
   }
 }

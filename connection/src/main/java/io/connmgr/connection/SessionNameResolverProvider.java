@@ -46,7 +46,17 @@ import org.slf4j.LoggerFactory;
  * <p>Where the sessions come from: {@code session://host:port/role} reads the etcd at {@code http://host:port};
  * {@code session:///role} reads the etcd named by the system property {@code connmgr.etcd} or the environment
  * variable {@code CONNMGR_ETCD} (comma-separated URLs). The session prefix is {@code connmgr.root} /
- * {@code CONNMGR_ROOT}, Milvus' {@code by-dev/meta/session/} by default. The channel's authority is the role, or the
+ * {@code CONNMGR_ROOT}, Milvus' {@code by-dev/meta/session/} by default. TLS and authentication to etcd:
+ * {@code connmgr.etcd.cacert}, {@code connmgr.etcd.cert}, {@code connmgr.etcd.key} (PEM files; with a CA,
+ * {@code session://host:port/role} uses {@code https://}), {@code connmgr.etcd.user} and
+ * {@code connmgr.etcd.password.file}, or the environment variables {@code CONNMGR_ETCD_CACERT} ...
+ * {@code CONNMGR_ETCD_PASSWORD_FILE}, and {@code CONNMGR_ETCD_PASSWORD} for the password itself (never a system
+ * property); a value that is not usable fails the channel's resolution with {@code UNAVAILABLE} naming the property.
+ * Sessions whose address is not on the allow-list in {@code connmgr.allow} / {@code CONNMGR_ALLOW} (comma-separated
+ * {@link AddressAllowList} entries: {@code 10.0.0.0/8,*.svc.cluster.local}; unset: every address) are ignored as
+ * by a manager's {@link ConnectionOptions.Builder#allowAddresses allowAddresses}, through the same code; a value that
+ * does not parse fails the channel's resolution with {@code UNAVAILABLE} naming {@code connmgr.allow} and the entry.
+ * The channel's authority is the role, or the
  * target's fragment if it has one: {@code session:///querynode#milvus-querynode:19530} keeps the host name a load
  * balancer address had, for TLS host name checks and the {@code :authority} header. A provider built with
  * {@link #SessionNameResolverProvider(Discovery)} uses that discovery for every target (register it with a
@@ -80,17 +90,49 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
   static final CallOptions.Key<ReissuingCall<?, ?>> TRIED = CallOptions.Key.create("connmgr.session.tried");
 
   private final Discovery fixed;
+  /** The allow-list given to the constructor, or {@code null}: {@code connmgr.allow} at each resolver's start. */
+  private final AddressAllowList allow;
   private final Map<String, Shared> shared = new HashMap<>();
   private final ClientInterceptor interceptor = new Interceptor();
 
   /** The provider grpc-java loads through {@code META-INF/services}. */
   public SessionNameResolverProvider() {
     this.fixed = null;
+    this.allow = null;
   }
 
-  /** A provider that resolves every {@code session} target against {@code discovery}. */
+  /**
+   * A provider that resolves every {@code session} target against {@code discovery}; the allow-list is
+   * {@code connmgr.allow}'s.
+   */
   public SessionNameResolverProvider(Discovery discovery) {
     this.fixed = Objects.requireNonNull(discovery, "discovery");
+    this.allow = null;
+  }
+
+  /**
+   * A provider that resolves every {@code session} target against {@code discovery} and ignores the sessions whose
+   * address {@code allow} does not allow ({@code connmgr.allow} is not read).
+   */
+  public SessionNameResolverProvider(Discovery discovery, AddressAllowList allow) {
+    this.fixed = Objects.requireNonNull(discovery, "discovery");
+    this.allow = Objects.requireNonNull(allow, "allow");
+  }
+
+  /**
+   * The allow-list of a new resolver: the constructor's, else {@code connmgr.allow} / {@code CONNMGR_ALLOW}.
+   *
+   * @throws IllegalArgumentException {@code "connmgr.allow: allow-list entry '...': ..."}
+   */
+  private AddressAllowList allowList() {
+    if (allow != null) {
+      return allow;
+    }
+    try {
+      return AddressAllowList.parse(setting("connmgr.allow", "CONNMGR_ALLOW", null));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("connmgr.allow: " + e.getMessage(), e);
+    }
   }
 
   /**
@@ -163,7 +205,7 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     if (fixed != null) {
       endpoints = "<fixed>";
     } else if (target.getAuthority() != null && !target.getAuthority().isEmpty()) {
-      endpoints = "http://" + target.getAuthority();
+      endpoints = (etcdTls() ? "https://" : "http://") + target.getAuthority();
     } else {
       endpoints = setting("connmgr.etcd", "CONNMGR_ETCD", null);
       if (endpoints == null) {
@@ -193,11 +235,60 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     }
   }
 
+  /**
+   * TLS and authentication to etcd from the system properties {@code connmgr.etcd.cacert}, {@code .cert}, {@code .key},
+   * {@code .user}, {@code .password.file} (or the environment variables {@code CONNMGR_ETCD_CACERT}, ...,
+   * {@code CONNMGR_ETCD_PASSWORD_FILE}); the password may also come from {@code CONNMGR_ETCD_PASSWORD}, never from a
+   * system property (those show in {@code ps} and {@code jcmd}).
+   *
+   * @throws IllegalArgumentException naming the property whose value is not usable
+   */
+  private static EtcdDiscovery.Builder etcdSecurity(EtcdDiscovery.Builder b) {
+    String ca = setting("connmgr.etcd.cacert", "CONNMGR_ETCD_CACERT", null);
+    String cert = setting("connmgr.etcd.cert", "CONNMGR_ETCD_CERT", null);
+    String key = setting("connmgr.etcd.key", "CONNMGR_ETCD_KEY", null);
+    String user = setting("connmgr.etcd.user", "CONNMGR_ETCD_USER", null);
+    String passwordFile = setting("connmgr.etcd.password.file", "CONNMGR_ETCD_PASSWORD_FILE", null);
+    try {
+      if (ca != null) {
+        b.tls(java.nio.file.Path.of(ca), cert == null ? null : java.nio.file.Path.of(cert),
+            key == null ? null : java.nio.file.Path.of(key));
+      } else if (cert != null || key != null) {
+        throw new IllegalArgumentException("tls.ca: required with a client certificate");
+      }
+      if (user != null) {
+        if (passwordFile != null) {
+          b.auth(user, java.nio.file.Path.of(passwordFile));
+        } else {
+          String pw = System.getenv("CONNMGR_ETCD_PASSWORD");
+          if (pw == null || pw.isEmpty()) {
+            throw new IllegalArgumentException("password: user " + user + " needs connmgr.etcd.password.file or "
+                + "CONNMGR_ETCD_PASSWORD");
+          }
+          b.auth(user, pw.toCharArray());
+        }
+      } else if (passwordFile != null) {
+        throw new IllegalArgumentException("user: required with a password file");
+      }
+    } catch (IllegalArgumentException e) {
+      String m = e.getMessage();
+      m = m.replaceFirst("^tls\\.ca:", "connmgr.etcd.cacert:").replaceFirst("^tls\\.cert:", "connmgr.etcd.cert:")
+          .replaceFirst("^tls\\.key:", "connmgr.etcd.key:").replaceFirst("^user:", "connmgr.etcd.user:")
+          .replaceFirst("^password-file:", "connmgr.etcd.password.file:");
+      throw new IllegalArgumentException(m, e);
+    }
+    return b;
+  }
+
+  private static boolean etcdTls() {
+    return setting("connmgr.etcd.cacert", "CONNMGR_ETCD_CACERT", null) != null;
+  }
+
   private synchronized Discovery acquire(String endpoints) {
     if (fixed != null) {
       return fixed;
     }
-    Shared s = shared.computeIfAbsent(endpoints, e -> new Shared(EtcdDiscovery.builder().endpoints(e)
+    Shared s = shared.computeIfAbsent(endpoints, e -> new Shared(etcdSecurity(EtcdDiscovery.builder().endpoints(e))
         .layout(KeyLayout.withRoot(setting("connmgr.root", "CONNMGR_ROOT", KeyLayout.DEFAULT_ROOT))).build()));
     s.refs++;
     return s.discovery;
@@ -283,8 +374,18 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
     @Override
     public void start(Listener2 l) {
       this.listener = l;
-      Discovery d = acquire(endpoints);
-      table = new ServerTable(d.layout(), (key, session) -> new Server(key, session, null));
+      Discovery d;
+      AddressAllowList allowed;
+      try {
+        allowed = allowList();
+        d = acquire(endpoints);
+      } catch (IllegalArgumentException e) {
+        log.error("session:///{}: {}", role, e.getMessage());
+        l.onError(Status.UNAVAILABLE.withDescription("session:///" + role + ": " + e.getMessage()));
+        return;
+      }
+      table = new ServerTable(d.layout(), (key, session) -> new Server(key, session, null), allowed,
+          allow != null ? "the provider's allow-list" : "connmgr.allow");
       subscription = d.subscribe(role, new SessionListener() {
         @Override
         public void onEvent(SessionEvent e) {
@@ -378,7 +479,9 @@ public final class SessionNameResolverProvider extends NameResolverProvider {
       if (subscription != null) {
         subscription.close();
       }
-      release(endpoints);
+      if (table != null) { // acquired
+        release(endpoints);
+      }
     }
   }
 

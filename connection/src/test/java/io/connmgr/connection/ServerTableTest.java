@@ -221,4 +221,88 @@ class ServerTableTest {
     assertThat(e.refusal().getDescription()).isEqualTo("connection manager closed");
     assertThat(table.size()).isZero();
   }
+  // ------------------------------------------------------------------ the address allow-list
+
+  private final ServerTable guarded = new ServerTable(LAYOUT, (key, session) -> new Server(key, session,
+      new Server.Context(s -> {
+        throw new AssertionError("the table never opens channels");
+      }, Runnable::run, null)), AddressAllowList.of("10.0.0.0/8", "*.svc.cluster.local"), "allowAddresses");
+  private final ServerTable.Sink countingSink = new ServerTable.Sink() {
+    @Override
+    public void created(Server s) {
+      effects.add("created " + s.key);
+    }
+
+    @Override
+    public void removed(Server s, String reason) {
+      effects.add("removed " + s.key + " " + reason);
+    }
+
+    @Override
+    public void stopping(Server s) {
+      effects.add("stopping " + s.key);
+    }
+
+    @Override
+    public void renewed(Server s) {
+      effects.add("renewed " + s.key);
+    }
+
+    @Override
+    public void disallowed(String key, Session session) {
+      effects.add("disallowed " + key + " " + session.address());
+    }
+  };
+
+  private Server guardedServer(long id) {
+    ServerTable.Role r = guarded.find("querynode");
+    return r == null ? null : r.servers.values().stream().filter(s -> s.serverId == id).findFirst().orElse(null);
+  }
+
+  @Test
+  void aSessionOutsideTheAllowListIsIgnoredAndReportedOncePerKeyAndAddress() {
+    Session ok = session("querynode", 1, "10.0.0.1:21123");
+    Session named = session("querynode", 2, "qn-2.milvus.svc.cluster.local:21123");
+    Session evil = session("querynode", 3, "203.0.113.9:21123");
+    guarded.apply(new SessionEvent(Type.ADDED, key("querynode", 1), ok, 1, Cause.NONE), countingSink);
+    guarded.apply(new SessionEvent(Type.ADDED, key("querynode", 2), named, 2, Cause.NONE), countingSink);
+    guarded.apply(new SessionEvent(Type.ADDED, key("querynode", 3), evil, 3, Cause.NONE), countingSink);
+    Session evilRelabelled = Session.builder("querynode", "203.0.113.9:21123").serverId(3).version("2").build();
+    guarded.apply(new SessionEvent(Type.UPDATED, key("querynode", 3), evilRelabelled, evil, 4, Cause.NONE),
+        countingSink);
+    assertThat(effects).containsExactly("created querynode-1 (10.0.0.1:21123)",
+        "created querynode-2 (qn-2.milvus.svc.cluster.local:21123)",
+        "disallowed " + key("querynode", 3) + " 203.0.113.9:21123"); // the same address again: not reported again
+    assertThat(guardedServer(3)).isNull();
+    assertThat(guarded.size()).isEqualTo(2);
+
+    // removed, then back at the same address: a new episode, reported again
+    guarded.apply(new SessionEvent(Type.REMOVED, key("querynode", 3), evil, 5, Cause.DELETED), countingSink);
+    guarded.apply(new SessionEvent(Type.ADDED, key("querynode", 3), evil, 6, Cause.NONE), countingSink);
+    assertThat(effects).last().isEqualTo("disallowed " + key("querynode", 3) + " 203.0.113.9:21123");
+    // and moved into the list: used
+    Session fixed = session("querynode", 3, "10.0.0.3:21123");
+    guarded.apply(new SessionEvent(Type.UPDATED, key("querynode", 3), fixed, evil, 7, Cause.NONE), countingSink);
+    assertThat(effects).last().isEqualTo("created querynode-3 (10.0.0.3:21123)");
+    assertThat(guardedServer(3).refs).isEqualTo(1);
+  }
+
+  @Test
+  void aKnownServerWhoseSessionMovesOffTheListIsRemovedWithAStatusSayingSo() {
+    Session ok = session("querynode", 1, "10.0.0.1:21123");
+    guarded.apply(new SessionEvent(Type.ADDED, key("querynode", 1), ok, 1, Cause.NONE), countingSink);
+    Server e = guardedServer(1);
+    Session moved = session("querynode", 1, "198.51.100.1:21123");
+    guarded.apply(new SessionEvent(Type.UPDATED, key("querynode", 1), moved, ok, 2, Cause.NONE), countingSink);
+    assertThat(effects).containsExactly("created querynode-1 (10.0.0.1:21123)",
+        "disallowed " + key("querynode", 1) + " 198.51.100.1:21123",
+        "removed querynode-1 (10.0.0.1:21123) moved to 198.51.100.1:21123, which is not an allowed address");
+    assertThat(e.state).isEqualTo(ServerState.REMOVED);
+    assertThat(e.refusal().getDescription())
+        .isEqualTo("querynode-1 (10.0.0.1:21123) moved to 198.51.100.1:21123, which is not an allowed address");
+    assertThat(guarded.size()).isZero();
+    // its deletion later finds nothing to release
+    guarded.apply(new SessionEvent(Type.REMOVED, key("querynode", 1), moved, 3, Cause.DELETED), countingSink);
+    assertThat(effects).hasSize(3);
+  }
 }

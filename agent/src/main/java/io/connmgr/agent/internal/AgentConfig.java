@@ -34,12 +34,13 @@ import java.util.regex.Pattern;
  * @param user         etcd user name, or {@code null} without etcd authentication
  * @param password     the user's password (from {@code password.file} or {@code CONNMGR_ETCD_PASSWORD}), or
  *                     {@code null}; never printed: {@link #toString()} leaves it out
+ * @param allow        the address allow-list ({@code AddressAllowList} entries, comma-separated), {@code ""} for all
  * @param log          the agent's log level: error, warn, info or debug
  * @param enabled      {@code false} turns the agent off
  */
 public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map<String, String> targets,
     Duration retryInitial, Duration retryMax, Path tlsCa, Path tlsCert, Path tlsKey, String user, char[] password,
-    String log, boolean enabled) {
+    String allow, String log, boolean enabled) {
 
   /** The environment variable that may hold etcd's password (instead of {@code password.file}). */
   static final String PASSWORD_ENV = "CONNMGR_ETCD_PASSWORD";
@@ -62,6 +63,7 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
     m.put("tls.key", "");
     m.put("user", "");
     m.put("password.file", "");
+    m.put("allow", "");
     m.put("log", "info");
     m.put("enabled", "true");
     m.put("config", "");
@@ -102,7 +104,8 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
   public String toString() {
     return "AgentConfig[etcd=" + etcd + ", root=" + root + ", roles=" + roles + ", targets=" + targets
         + ", retryInitial=" + retryInitial + ", retryMax=" + retryMax + ", tlsCa=" + tlsCa + ", tlsCert=" + tlsCert
-        + ", tlsKey=" + tlsKey + ", user=" + user + (password != null ? ", password=(set)" : "") + ", log=" + log
+        + ", tlsKey=" + tlsKey + ", user=" + user + (password != null ? ", password=(set)" : "") + ", allow=" + allow
+        + ", log=" + log
         + ", enabled=" + enabled + "]";
   }
 
@@ -222,6 +225,9 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
         }
         password = passwordEnv.toCharArray();
       }
+      key = "allow";
+      String allow = v.get("allow").trim();
+      io.connmgr.connection.AddressAllowList.parse(allow); // checks each entry
       key = "log";
       String log = v.get("log").toLowerCase(Locale.ROOT);
       if (!List.of("error", "warn", "info", "debug").contains(log)) {
@@ -232,7 +238,7 @@ public record AgentConfig(List<String> etcd, String root, Set<String> roles, Map
       if (!en.equals("true") && !en.equals("false")) {
         throw new IllegalArgumentException("'" + en + "' is not true or false");
       }
-      return new AgentConfig(etcd, root, Set.copyOf(roles), Map.copyOf(targets), initial, max, ca, cert, tlsKey, user, password, log,
+      return new AgentConfig(etcd, root, Set.copyOf(roles), Map.copyOf(targets), initial, max, ca, cert, tlsKey, user, password, allow, log,
           Boolean.parseBoolean(en));
     } catch (IllegalArgumentException e) {
       String msg = e.getMessage();

@@ -81,7 +81,7 @@ final class ChannelHook implements Hooks.Handler {
             new BridgeLoader(application, world));
         @SuppressWarnings("unchecked")
         Function<Object, Object> f = (Function<Object, Object>) bridge.getConstructor().newInstance();
-        i = f.apply(discovery());
+        i = f.apply(java.util.Map.of("discovery", discovery(), "allow", config.allow()));
       } catch (ReflectiveOperationException | LinkageError e) {
         log.error("cannot install connmgr on the gRPC of {}: {}; its channels work as without the agent",
             application, e.toString());

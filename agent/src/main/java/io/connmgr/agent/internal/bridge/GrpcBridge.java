@@ -1,8 +1,10 @@
 package io.connmgr.agent.internal.bridge;
 
+import io.connmgr.connection.AddressAllowList;
 import io.connmgr.connection.SessionNameResolverProvider;
 import io.connmgr.discovery.Discovery;
 import io.grpc.NameResolverRegistry;
+import java.util.Map;
 import java.util.function.Function;
 
 /**
@@ -12,9 +14,12 @@ import java.util.function.Function;
  */
 public final class GrpcBridge implements Function<Object, Object> {
 
+  /** {@code settings}: {@code discovery} (a {@link Discovery}) and {@code allow} (the allow-list's entries). */
   @Override
-  public Object apply(Object discovery) {
-    SessionNameResolverProvider provider = new SessionNameResolverProvider((Discovery) discovery);
+  public Object apply(Object settings) {
+    Map<?, ?> m = (Map<?, ?>) settings;
+    SessionNameResolverProvider provider = new SessionNameResolverProvider((Discovery) m.get("discovery"),
+        AddressAllowList.parse((String) m.get("allow")));
     NameResolverRegistry.getDefaultRegistry().register(provider);
     return provider.interceptor();
   }
