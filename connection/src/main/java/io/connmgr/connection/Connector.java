@@ -124,12 +124,13 @@ final class Connector {
   private void offline(Server e, Throwable failure) {
     Throwable err = failure instanceof java.util.concurrent.CompletionException && failure.getCause() != null
         ? failure.getCause() : failure; // the attempt's own failure, not the future's wrapper
-    e.state = ServerState.OFFLINE;
-    e.wasDown = true;
     int n = options.retry().maxAttempts();
     String tls = ConnectFailure.tlsOf(err);
+    // the refusal first: whoever reads OFFLINE (serverState() reads the field) finds the calls refused with it
     e.refuse(Status.UNAVAILABLE.withDescription(e.key + " is offline after " + n + " connect attempt(s)"
         + (tls == null ? "" : ": " + tls)).withCause(err));
+    e.state = ServerState.OFFLINE;
+    e.wasDown = true;
     ManagedChannel ch = pool.ifPresent(e.key);
     if (ch != null) {
       ch.enterIdle(); // stop grpc-java's own reconnect loop: offline means no spinning
