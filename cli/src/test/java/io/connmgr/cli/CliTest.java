@@ -125,7 +125,7 @@ class CliTest {
   void badUrlIsOneLineAndExitTwo() {
     Result r = run("sessions", "--etcd", "localhost:2379");
     assertThat(r.code()).isEqualTo(2);
-    assertThat(r.err().strip()).startsWith("connmgr: endpoints:").doesNotContain("\n").doesNotContain("Exception");
+    assertThat(r.err().strip()).startsWith("connmgr: --etcd: 'localhost:2379' is not an etcd URL").doesNotContain("\n").doesNotContain("Exception");
   }
 
   @Test

@@ -97,7 +97,9 @@ public final class EtcdSupport {
     if (tls != null) {
       return tls.replace("the server", "etcd");
     }
-    return String.valueOf(cause);
+    // jetcd's EtcdException and grpc's status exceptions say it all in their message ("UNAVAILABLE: io exception")
+    String m = cause == null ? null : cause.getMessage();
+    return m == null || m.isBlank() ? String.valueOf(cause) : m;
   }
 
   private static String messages(Throwable t) {
