@@ -73,6 +73,34 @@ class AgentSecureIT {
     }
   }
 
+  @Test
+  void theAllowKeyKeepsCallsAwayFromSessionsOutsideIt() throws Exception {
+    TestPki.Issued appCert = etcd.clientCert("echo-app");
+    TestPki.Issued registrarCert = etcd.clientCert("registrar");
+    try (EchoServer server = EchoServer.start(8, "datanode");
+        EtcdDiscovery registry = EtcdDiscovery.builder().endpoints(etcd.clientEndpoints())
+            .tls(etcd.caFile(), registrarCert.cert(), registrarCert.key())
+            .auth(EtcdCluster.WRITER, etcd.password(EtcdCluster.WRITER).toCharArray()).build()) {
+      Registration reg = registry.register(Session.builder("datanode", server.address()).serverId(8).build(),
+          Duration.ofSeconds(10), RegistrationListener.NONE).get(10, TimeUnit.SECONDS);
+      Path dir = AgentIT.APPS.resolve("grpc-latest").resolve("target");
+      String options = "etcd=" + String.join(",", etcd.clientEndpoints()) + ";tls.ca=" + etcd.caFile() + ";tls.cert="
+          + appCert.cert() + ";tls.key=" + appCert.key() + ";user=" + EtcdCluster.READER + ";allow=10.0.0.0/8";
+      try (ChildJvm app = ChildJvm.java(List.of("-javaagent:" + AgentIT.AGENT.toAbsolutePath() + "=" + options,
+          "-cp", dir.resolve("echo-app.jar") + File.pathSeparator + dir.resolve("lib") + "/*",
+          "io.connmgr.testapp.EchoApp"), Map.of("CONNMGR_ETCD_PASSWORD", etcd.password(EtcdCluster.READER)))) {
+        app.awaitLine("READY", AgentIT.WAIT);
+        assertThat(ask(app, "channel managed session:///datanode", "CHANNEL")).isEqualTo("CHANNEL datanode");
+        // the session (127.0.0.1) is outside 10.0.0.0/8: the channel has no server, the call fails at once
+        assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO FAIL UNAVAILABLE");
+        await().atMost(AgentIT.WAIT).until(() -> app.lines().stream()
+            .anyMatch(l -> l.contains("[connmgr-agent]") && l.contains("is not allowed by")));
+        assertThat(server.callsServed()).isZero();
+        reg.closeAsync().get(10, TimeUnit.SECONDS);
+      }
+    }
+  }
+
   private static String ask(ChildJvm app, String command, String prefix) throws InterruptedException {
     int seen = app.lines().size();
     app.send(command);
