@@ -36,23 +36,11 @@ class AgentSecureIT {
 
   @Test
   void aMappedTargetOverMutualTlsAndAuthentication() throws Exception {
-    TestPki.Issued appCert = etcd.clientCert("echo-app");
-    TestPki.Issued registrarCert = etcd.clientCert("registrar");
-    try (EchoServer server = EchoServer.start(7, "querynode");
-        EtcdDiscovery registry = EtcdDiscovery.builder().endpoints(etcd.clientEndpoints())
-            .tls(etcd.caFile(), registrarCert.cert(), registrarCert.key())
-            .auth(EtcdCluster.WRITER, etcd.password(EtcdCluster.WRITER).toCharArray()).build()) {
+    try (EchoServer server = EchoServer.start(7, "querynode"); EtcdDiscovery registry = registry()) {
       Session session = Session.builder("querynode", server.address()).serverId(7).build();
       Registration reg = registry.register(session, Duration.ofSeconds(10), RegistrationListener.NONE)
           .get(10, TimeUnit.SECONDS);
-      Path dir = AgentIT.APPS.resolve("grpc-latest").resolve("target");
-      String options = "etcd=" + String.join(",", etcd.clientEndpoints()) + ";tls.ca=" + etcd.caFile() + ";tls.cert="
-          + appCert.cert() + ";tls.key=" + appCert.key() + ";user=" + EtcdCluster.READER + ";targets="
-          + server.address() + "=querynode";
-      try (ChildJvm app = ChildJvm.java(List.of("-javaagent:" + AgentIT.AGENT.toAbsolutePath() + "=" + options,
-          "-cp", dir.resolve("echo-app.jar") + File.pathSeparator + dir.resolve("lib") + "/*",
-          "io.connmgr.testapp.EchoApp"), Map.of("CONNMGR_ETCD_PASSWORD", etcd.password(EtcdCluster.READER)))) {
-        app.awaitLine("READY", AgentIT.WAIT);
+      try (ChildJvm app = app(";targets=" + server.address() + "=querynode")) {
         assertThat(ask(app, "channel managed " + server.address(), "CHANNEL"))
             .isEqualTo("CHANNEL " + server.address());
         assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO OK querynode");
@@ -75,21 +63,10 @@ class AgentSecureIT {
 
   @Test
   void theAllowKeyKeepsCallsAwayFromSessionsOutsideIt() throws Exception {
-    TestPki.Issued appCert = etcd.clientCert("echo-app");
-    TestPki.Issued registrarCert = etcd.clientCert("registrar");
-    try (EchoServer server = EchoServer.start(8, "datanode");
-        EtcdDiscovery registry = EtcdDiscovery.builder().endpoints(etcd.clientEndpoints())
-            .tls(etcd.caFile(), registrarCert.cert(), registrarCert.key())
-            .auth(EtcdCluster.WRITER, etcd.password(EtcdCluster.WRITER).toCharArray()).build()) {
+    try (EchoServer server = EchoServer.start(8, "datanode"); EtcdDiscovery registry = registry()) {
       Registration reg = registry.register(Session.builder("datanode", server.address()).serverId(8).build(),
           Duration.ofSeconds(10), RegistrationListener.NONE).get(10, TimeUnit.SECONDS);
-      Path dir = AgentIT.APPS.resolve("grpc-latest").resolve("target");
-      String options = "etcd=" + String.join(",", etcd.clientEndpoints()) + ";tls.ca=" + etcd.caFile() + ";tls.cert="
-          + appCert.cert() + ";tls.key=" + appCert.key() + ";user=" + EtcdCluster.READER + ";allow=10.0.0.0/8";
-      try (ChildJvm app = ChildJvm.java(List.of("-javaagent:" + AgentIT.AGENT.toAbsolutePath() + "=" + options,
-          "-cp", dir.resolve("echo-app.jar") + File.pathSeparator + dir.resolve("lib") + "/*",
-          "io.connmgr.testapp.EchoApp"), Map.of("CONNMGR_ETCD_PASSWORD", etcd.password(EtcdCluster.READER)))) {
-        app.awaitLine("READY", AgentIT.WAIT);
+      try (ChildJvm app = app(";allow=10.0.0.0/8")) {
         assertThat(ask(app, "channel managed session:///datanode", "CHANNEL")).isEqualTo("CHANNEL datanode");
         // the session (127.0.0.1) is outside 10.0.0.0/8: the channel has no server, the call fails at once
         assertThat(ask(app, "echo 10000", "ECHO")).startsWith("ECHO FAIL UNAVAILABLE");
@@ -99,6 +76,34 @@ class AgentSecureIT {
         reg.closeAsync().get(10, TimeUnit.SECONDS);
       }
     }
+  }
+
+  /** A registrar as the read-write user over mutual TLS. */
+  private static EtcdDiscovery registry() {
+    TestPki.Issued cert = etcd.clientCert("registrar");
+    return EtcdDiscovery.builder().endpoints(etcd.clientEndpoints()).tls(etcd.caFile(), cert.cert(), cert.key())
+        .auth(EtcdCluster.WRITER, etcd.password(EtcdCluster.WRITER).toCharArray()).build();
+  }
+
+  /**
+   * The test application (grpc-java latest) under the agent, reading etcd over mutual TLS as the read-only user whose
+   * password is in its environment, with {@code extraOptions} appended to the agent's options; once READY.
+   */
+  private static ChildJvm app(String extraOptions) throws InterruptedException {
+    TestPki.Issued cert = etcd.clientCert("echo-app");
+    Path dir = AgentIT.APPS.resolve("grpc-latest").resolve("target");
+    String options = "etcd=" + String.join(",", etcd.clientEndpoints()) + ";tls.ca=" + etcd.caFile() + ";tls.cert="
+        + cert.cert() + ";tls.key=" + cert.key() + ";user=" + EtcdCluster.READER + extraOptions;
+    ChildJvm app = ChildJvm.java(List.of("-javaagent:" + AgentIT.AGENT.toAbsolutePath() + "=" + options,
+        "-cp", dir.resolve("echo-app.jar") + File.pathSeparator + dir.resolve("lib") + "/*",
+        "io.connmgr.testapp.EchoApp"), Map.of("CONNMGR_ETCD_PASSWORD", etcd.password(EtcdCluster.READER)));
+    try {
+      app.awaitLine("READY", AgentIT.WAIT);
+    } catch (RuntimeException | InterruptedException | Error e) {
+      app.close();
+      throw e;
+    }
+    return app;
   }
 
   private static String ask(ChildJvm app, String command, String prefix) throws InterruptedException {
