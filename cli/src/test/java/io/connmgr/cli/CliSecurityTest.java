@@ -9,9 +9,6 @@ import io.connmgr.testing.EtcdCluster;
 import io.connmgr.testing.TestPki;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
@@ -20,7 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -94,27 +91,10 @@ class CliSecurityTest {
 
   @Test
   void watchWithThePasswordInTheEnvironment() throws Exception {
-    String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-    Path stderr = Files.createTempFile(dir, "watch", ".err");
-    List<String> cmd = new ArrayList<>(List.of(java, "-Dlogback.configurationFile=logback.xml",
-        "-cp", System.getProperty("java.class.path"), Main.class.getName()));
-    cmd.addAll(secure("watch", "--json"));
-    ProcessBuilder pb = new ProcessBuilder(cmd).redirectError(stderr.toFile());
-    pb.environment().put(EtcdSecurity.PASSWORD_ENV, etcd.password(EtcdCluster.READER));
-    Process p = pb.start();
-    List<JsonNode> lines = new CopyOnWriteArrayList<>();
-    Thread reader = new Thread(() -> {
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = r.readLine()) != null) {
-          lines.add(JSON.readTree(line));
-        }
-      } catch (Exception e) {
-        // process ended
-      }
-    });
-    reader.setDaemon(true);
-    reader.start();
+    CliProcess cli = CliProcess.start(secure("watch", "--json"),
+        Map.of(EtcdSecurity.PASSWORD_ENV, etcd.password(EtcdCluster.READER)));
+    Process p = cli.process;
+    List<JsonNode> lines = cli.lines;
     try {
       await().atMost(Duration.ofSeconds(30)).until(() -> lines.size() >= 1);
       put(ROOT + "querynode-8", "{\"ServerID\":8,\"ServerName\":\"querynode\",\"Address\":\"10.0.0.8:1\"}");
@@ -122,9 +102,9 @@ class CliSecurityTest {
           .anyMatch(n -> n.get("key").asText().equals(ROOT + "querynode-8")));
       p.destroy();
       assertThat(p.waitFor(15, TimeUnit.SECONDS)).isTrue();
-      assertThat(Files.readString(stderr)).doesNotContain("Exception").doesNotContain(etcd.password(EtcdCluster.READER));
+      assertThat(cli.stderr()).doesNotContain("Exception").doesNotContain(etcd.password(EtcdCluster.READER));
     } finally {
-      p.destroyForcibly();
+      cli.close();
       client.getKVClient().delete(ByteSequence.from(ROOT + "querynode-8", StandardCharsets.UTF_8)).get(10,
           TimeUnit.SECONDS);
     }

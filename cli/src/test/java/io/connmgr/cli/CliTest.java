@@ -9,17 +9,12 @@ import io.connmgr.testing.EtcdCluster;
 import io.connmgr.testservers.ChildJvm;
 import io.etcd.jetcd.ByteSequence;
 import io.etcd.jetcd.Client;
-import java.io.BufferedReader;
-import java.io.File;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -140,25 +135,9 @@ class CliTest {
 
   @Test
   void watchPrintsExistingThenChangesRidesOutAnOutageAndStopsOnSigterm() throws Exception {
-    String java = System.getProperty("java.home") + File.separator + "bin" + File.separator + "java";
-    Path stderr = Files.createTempFile("connmgr-watch", ".err");
-    // the CLI's own logging configuration (warnings on stderr), not the tests' one
-    Process p = new ProcessBuilder(java, "-Dlogback.configurationFile=logback.xml",
-        "-cp", System.getProperty("java.class.path"), Main.class.getName(),
-        "watch", "--etcd", etcd.clientEndpoint(0), "--json").redirectError(stderr.toFile()).start();
-    List<JsonNode> lines = new CopyOnWriteArrayList<>();
-    Thread reader = new Thread(() -> {
-      try (BufferedReader r = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8))) {
-        String line;
-        while ((line = r.readLine()) != null) {
-          lines.add(JSON.readTree(line));
-        }
-      } catch (Exception e) {
-        // process ended
-      }
-    });
-    reader.setDaemon(true);
-    reader.start();
+    CliProcess cli = CliProcess.start(List.of("watch", "--etcd", etcd.clientEndpoint(0), "--json"), Map.of());
+    Process p = cli.process;
+    List<JsonNode> lines = cli.lines;
     try {
       await().atMost(Duration.ofSeconds(30)).until(() -> lines.size() == 3);
       assertThat(lines).allSatisfy(n -> assertThat(n.get("type").asText()).isEqualTo("ADDED"));
@@ -181,10 +160,9 @@ class CliTest {
       assertThat(p.isAlive()).isTrue();
       p.destroy(); // SIGTERM, as Ctrl-C's SIGINT: the shutdown hook closes cleanly
       assertThat(p.waitFor(15, TimeUnit.SECONDS)).isTrue();
-      String err = Files.readString(stderr);
-      assertThat(err).doesNotContain("Exception");
+      assertThat(cli.stderr()).doesNotContain("Exception");
     } finally {
-      p.destroyForcibly();
+      cli.close();
     }
   }
 }
